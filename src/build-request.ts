@@ -1,0 +1,131 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/** Identifiers: letters, digits, `-`, `_`, `.`; at most 63 characters. */
+const ID = /^[A-Za-z0-9._-]{1,63}$/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Printable text with none of: control characters, quotes, backslash, shell or path metacharacters. */
+// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+const SAFE_TEXT = /^[^\u0000-\u001f\u007f"'`\\$;&|<>*?(){}[\]!#~]*$/;
+const QUANTITY = /^(\d+(\.\d+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/;
+
+/** Limits a request is checked against; they come from the configuration. */
+export interface RequestLimits {
+  templates: readonly string[];
+  defaultTemplate: string;
+  maxEnvEntries: number;
+  maxCpu: string;
+  maxMemory: string;
+}
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 1024,
+  Mi: 1024 ** 2,
+  Gi: 1024 ** 3,
+  Ti: 1024 ** 4,
+};
+
+/** The numeric value of a Kubernetes quantity (`500m` → 0.5, `2Gi` → 2147483648). */
+export function quantityValue(quantity: string): number {
+  const match = QUANTITY.exec(quantity);
+  if (!match) return Number.NaN;
+  return Number(match[1]) * UNITS[match[3] ?? '']!;
+}
+
+function quantityAtMost(cap: string) {
+  return z
+    .string()
+    .regex(QUANTITY, 'must be a Kubernetes quantity such as 500m, 2, 512Mi')
+    .refine((value) => quantityValue(value) <= quantityValue(cap), `must be at most ${cap}`);
+}
+
+/** The schema of a build request (a CloudEvent's `data`). Unknown fields are rejected. */
+export function buildRequestSchema(limits: RequestLimits) {
+  return z.strictObject({
+    thirdPartyId: z.string().regex(ID, 'must be 1–63 letters, digits, -, _ or .'),
+    parserId: z.string().regex(ID, 'must be 1–63 letters, digits, -, _ or .'),
+    contentHash: z
+      .string()
+      .regex(/^[0-9a-fA-F]{8,128}$/, 'must be 8–128 hexadecimal characters')
+      .transform((hash) => hash.toLowerCase()),
+    template: z
+      .string()
+      .refine((name) => limits.templates.includes(name), `must be one of: ${limits.templates.join(', ')}`)
+      .default(limits.defaultTemplate),
+    buildContext: z
+      .string()
+      .max(1024, 'must be at most 1024 characters')
+      .regex(
+        /^(s3|gs|https|git):\/\/[A-Za-z0-9._~:/@%+=,-]+$/,
+        'must be an s3://, gs://, https:// or git:// URL without special characters',
+      )
+      .refine((value) => !value.split('/').includes('..'), 'must not contain ".." segments')
+      .optional(),
+    env: z
+      .record(
+        z.string().regex(ENV_KEY, 'keys must be letters, digits and _, not starting with a digit'),
+        z
+          .string()
+          .max(4096, 'values must be at most 4096 characters')
+          .regex(SAFE_TEXT, 'values must not contain control characters, quotes or shell metacharacters'),
+      )
+      .refine(
+        (env) => Object.keys(env).length <= limits.maxEnvEntries,
+        `must have at most ${limits.maxEnvEntries} entries`,
+      )
+      .optional(),
+    resources: z
+      .strictObject({
+        cpu: quantityAtMost(limits.maxCpu).optional(),
+        memory: quantityAtMost(limits.maxMemory).optional(),
+      })
+      .optional(),
+  });
+}
+
+export type BuildRequest = z.output<ReturnType<typeof buildRequestSchema>>;
+
+/** A build target: one image per (thirdPartyId, parserId). Two Jobs for one target never run at once. */
+export function targetKey(request: Pick<BuildRequest, 'thirdPartyId' | 'parserId'>): string {
+  return `${request.thirdPartyId}/${request.parserId}`;
+}
+
+/**
+ * The request id: derived from target and content hash, so a redelivered or re-sent message maps
+ * to the same queue entry. Safe as a label value and a BullMQ job id.
+ */
+export function requestIdOf(
+  request: Pick<BuildRequest, 'thirdPartyId' | 'parserId' | 'contentHash'>,
+): string {
+  const digest = createHash('sha256')
+    .update(`${targetKey(request)}/${request.contentHash.toLowerCase()}`)
+    .digest('hex');
+  return `r${digest.slice(0, 19)}`;
+}
+
+/** Where a queued request came from: the CloudEvent it arrived as and its SQS message. */
+export interface RequestOrigin {
+  eventId: string;
+  eventSource: string;
+  eventType: string;
+  eventTime?: string;
+  /** SQS message id, when it came through SQS */
+  messageId?: string;
+  /** when the producer sent it to SQS (epoch ms, SQS SentTimestamp) */
+  sentAt?: number;
+  /** when kjl took it in (epoch ms) */
+  receivedAt: number;
+}
+
+/** What a queue entry holds. */
+export interface QueuedBuild {
+  requestId: string;
+  request: BuildRequest;
+  origin: RequestOrigin;
+}

@@ -1,0 +1,28 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError, UsageError } from '../errors.js';
+
+/** Builds the `kjl` program; each command lives in its own file. */
+export function buildProgram(): Command {
+  const program = new Command('kjl')
+    .description('kube-job-launcher: SQS build requests in, Kubernetes Jobs out')
+    .exitOverride()
+    .showHelpAfterError();
+  return program;
+}
+
+/** Runs the command line; returns the process exit code. */
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof ConfigError || error instanceof UsageError) {
+      console.error(`kjl: ${error.message}`);
+      return 2;
+    }
+    console.error(`kjl: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { ConfigError, type ConfigIssue } from '../errors.js';
+import { SETTINGS, type Setting } from './settings.js';
+
+type UnionToIntersection<U> = (U extends unknown ? (k: U) => void : never) extends (k: infer I) => void
+  ? I
+  : never;
+type Place<P extends string, V> = P extends `${infer Head}.${infer Rest}`
+  ? { readonly [K in Head]: Place<Rest, V> }
+  : { readonly [K in P]: V };
+type Nested<S> = UnionToIntersection<
+  S extends { path: infer P extends string; schema: infer Z extends z.ZodType }
+    ? Place<P, z.output<Z>>
+    : never
+>;
+
+/** The frozen, validated configuration of one kjl process. */
+export type Config = Nested<Setting>;
+
+/** Environment variables (and CLI flags under the same names) to read settings from. */
+export type SettingSource = Record<string, string | undefined>;
+
+const flatSchema = z
+  .object(
+    Object.fromEntries(SETTINGS.map((setting) => [setting.env, setting.schema])) as Record<string, z.ZodType>,
+  )
+  .superRefine((flat, ctx) => {
+    const visibility = flat.KJL_SQS_VISIBILITY_TIMEOUT_SECONDS as number;
+    const heartbeat = flat.KJL_SQS_HEARTBEAT_SECONDS as number;
+    if (heartbeat >= visibility) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KJL_SQS_HEARTBEAT_SECONDS'],
+        message: `must be less than KJL_SQS_VISIBILITY_TIMEOUT_SECONDS (${visibility})`,
+      });
+    }
+    const templates = flat.KJL_TEMPLATES as string[];
+    if (!templates.includes(flat.KJL_DEFAULT_TEMPLATE as string)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KJL_DEFAULT_TEMPLATE'],
+        message: `must be one of KJL_TEMPLATES (${templates.join(', ')})`,
+      });
+    }
+  });
+
+function place(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  node[keys.at(-1)!] = value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Parses every setting from `env`, with `overrides` (CLI flags, keyed by variable name) taking
+ * precedence. Empty strings count as unset. Throws ConfigError listing every violation at once.
+ */
+export function loadConfig(env: SettingSource, overrides: SettingSource = {}): Config {
+  const input: Record<string, string> = {};
+  for (const { env: name } of SETTINGS) {
+    const value = overrides[name] ?? env[name];
+    if (value !== undefined && value !== '') input[name] = value;
+  }
+  const parsed = flatSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues: ConfigIssue[] = parsed.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? 'config');
+      const given = input[variable];
+      return {
+        variable,
+        message: given === undefined ? issue.message : `${issue.message} (got ${JSON.stringify(given)})`,
+      };
+    });
+    throw new ConfigError(issues);
+  }
+  const nested: Record<string, unknown> = {};
+  for (const setting of SETTINGS) place(nested, setting.path, parsed.data[setting.env]);
+  return deepFreeze(nested) as Config;
+}

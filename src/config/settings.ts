@@ -1,0 +1,280 @@
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const url = (...protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .refine((value) => URL.canParse(value) && protocols.includes(new URL(value).protocol.slice(0, -1)), {
+      message: `must be a ${protocols.map((protocol) => `${protocol}://`).join(' or ')} URL`,
+    });
+const list = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'names are lower-case letters, digits and -')).min(1),
+  );
+const quantity = z.string().regex(/^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/, 'must be a Kubernetes quantity');
+const DEFAULT_TEMPLATES_DIR = fileURLToPath(new URL('../../templates', import.meta.url));
+
+/**
+ * Every setting of kjl: its environment variable, where it lands in the config, its schema, its
+ * default and what it means. The README's configuration table is this list.
+ */
+export const SETTINGS = [
+  // SQS intake
+  {
+    env: 'KJL_SQS_QUEUE_URL',
+    path: 'sqs.queueUrl',
+    schema: url('http', 'https').optional(),
+    doc: 'URL of the SQS queue build requests arrive on (required by `start` with the intake role).',
+  },
+  {
+    env: 'KJL_SQS_DLQ_URL',
+    path: 'sqs.dlqUrl',
+    schema: url('http', 'https').optional(),
+    doc: "URL of the dead-letter queue invalid messages are sent to; unset: they are left to the queue's redrive policy.",
+  },
+  {
+    env: 'KJL_SQS_ENDPOINT',
+    path: 'sqs.endpoint',
+    schema: url('http', 'https').optional(),
+    doc: 'SQS-compatible endpoint (LocalStack, fauxqs); unset: AWS.',
+  },
+  {
+    env: 'AWS_REGION',
+    path: 'sqs.region',
+    schema: z.string().min(1).default('us-east-1'),
+    doc: 'AWS region of the queues.',
+  },
+  {
+    env: 'KJL_SQS_WAIT_SECONDS',
+    path: 'sqs.waitTimeSeconds',
+    schema: int(0, 20).default(20),
+    doc: 'Long-polling wait of each ReceiveMessage.',
+  },
+  {
+    env: 'KJL_SQS_BATCH_SIZE',
+    path: 'sqs.batchSize',
+    schema: int(1, 10).default(10),
+    doc: 'Messages per ReceiveMessage.',
+  },
+  {
+    env: 'KJL_SQS_VISIBILITY_TIMEOUT_SECONDS',
+    path: 'sqs.visibilityTimeoutSeconds',
+    schema: int(1, 43_200).default(60),
+    doc: 'Visibility timeout requested on receive; a message not acknowledged by then is delivered again.',
+  },
+  {
+    env: 'KJL_SQS_HEARTBEAT_SECONDS',
+    path: 'sqs.heartbeatSeconds',
+    schema: int(1, 43_200).default(20),
+    doc: 'How often the visibility of a message still being handled is extended; must be less than the visibility timeout.',
+  },
+  {
+    env: 'KJL_SQS_RETRY_BACKOFF_SECONDS',
+    path: 'sqs.retryBackoffSeconds',
+    schema: int(0, 43_200).default(5),
+    doc: 'Back-off before a message that could not be queued (Redis unreachable) is received again, and before the next poll.',
+  },
+  {
+    env: 'KJL_EVENT_TYPE',
+    path: 'intake.eventType',
+    schema: z.string().min(1).default('dev.kjl.build.requested'),
+    doc: 'CloudEvent `type` accepted on the intake.',
+  },
+  {
+    env: 'KJL_MAX_ENV_ENTRIES',
+    path: 'intake.maxEnvEntries',
+    schema: int(0, 1000).default(32),
+    doc: "Most entries a request's `env` may have.",
+  },
+  {
+    env: 'KJL_MAX_CPU',
+    path: 'intake.maxCpu',
+    schema: quantity.default('4'),
+    doc: 'Highest CPU a request may ask for in `resources`.',
+  },
+  {
+    env: 'KJL_MAX_MEMORY',
+    path: 'intake.maxMemory',
+    schema: quantity.default('8Gi'),
+    doc: 'Highest memory a request may ask for in `resources`.',
+  },
+  // Redis and the queue
+  {
+    env: 'KJL_REDIS_URL',
+    path: 'redis.url',
+    schema: url('redis', 'rediss').default('redis://127.0.0.1:6379'),
+    doc: 'Redis the queue lives in (`redis://` or `rediss://`).',
+  },
+  {
+    env: 'KJL_QUEUE_NAME',
+    path: 'queue.name',
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default('builds'),
+    doc: 'BullMQ queue name.',
+  },
+  {
+    env: 'KJL_QUEUE_PREFIX',
+    path: 'queue.prefix',
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default('kjl'),
+    doc: 'Redis key prefix of the queue.',
+  },
+  {
+    env: 'KJL_MAX_CONCURRENT_JOBS',
+    path: 'queue.maxConcurrentJobs',
+    schema: int(1, 10_000).default(10),
+    doc: "Most Kubernetes Jobs running at once, across every replica (the queue's global concurrency).",
+  },
+  {
+    env: 'KJL_FAILURE_BACKOFF_SECONDS',
+    path: 'queue.failureBackoffSeconds',
+    schema: int(0).default(300),
+    doc: 'After a failure, how long a target waits before it is built again.',
+  },
+  {
+    env: 'KJL_MAX_ATTEMPTS',
+    path: 'queue.maxAttempts',
+    schema: int(1, 100).default(3),
+    doc: 'Attempts of a build whose failures are retryable (eviction, preemption, API errors).',
+  },
+  {
+    env: 'KJL_SUCCESS_DEDUP_SECONDS',
+    path: 'queue.successDedupSeconds',
+    schema: int(0).default(3600),
+    doc: 'How long a succeeded build keeps an identical request (same target, same content hash) from running again.',
+  },
+  // Kubernetes
+  {
+    env: 'KJL_NAMESPACE',
+    path: 'k8s.namespace',
+    schema: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label')
+      .max(63)
+      .default('default'),
+    doc: 'Namespace the Jobs are created in.',
+  },
+  {
+    env: 'KJL_TEMPLATES_DIR',
+    path: 'k8s.templatesDir',
+    schema: z.string().min(1).default(DEFAULT_TEMPLATES_DIR),
+    doc: 'Folder of Job templates (`<name>.yaml`); in the cluster, a mounted ConfigMap.',
+  },
+  {
+    env: 'KJL_TEMPLATES',
+    path: 'k8s.templates',
+    schema: list.default(['kaniko', 'generic']),
+    doc: 'Allowlist of template names a request may choose (comma-separated).',
+  },
+  {
+    env: 'KJL_DEFAULT_TEMPLATE',
+    path: 'k8s.defaultTemplate',
+    schema: z.string().min(1).default('kaniko'),
+    doc: 'Template of a request that names none.',
+  },
+  {
+    env: 'KJL_LABEL_PREFIX',
+    path: 'k8s.labelPrefix',
+    schema: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a DNS subdomain')
+      .max(253)
+      .default('kjl.dev'),
+    doc: 'Prefix of the labels and annotations kjl puts on Jobs (`<prefix>/request-id`, …).',
+  },
+  {
+    env: 'KJL_START_TIMEOUT_SECONDS',
+    path: 'k8s.startTimeoutSeconds',
+    schema: int(1).default(600),
+    doc: 'A Job whose pod is still Pending (unschedulable, image not pulled) after this long fails.',
+  },
+  {
+    env: 'KJL_SWEEP_INTERVAL_SECONDS',
+    path: 'k8s.sweepIntervalSeconds',
+    schema: int(1).default(300),
+    doc: 'How often managed Jobs and Pods that no request knows are deleted.',
+  },
+  {
+    env: 'KJL_ACTIVE_DEADLINE_SECONDS',
+    path: 'k8s.activeDeadlineSeconds',
+    schema: int(1).default(1800),
+    doc: '`activeDeadlineSeconds` of every Job.',
+  },
+  {
+    env: 'KJL_JOB_TTL_SECONDS',
+    path: 'k8s.ttlSecondsAfterFinished',
+    schema: int(0).default(86_400),
+    doc: '`ttlSecondsAfterFinished` of succeeded Jobs.',
+  },
+  {
+    env: 'KJL_SERVICE_ACCOUNT',
+    path: 'k8s.serviceAccount',
+    schema: z.string().min(1).default('default'),
+    doc: 'Service account of the build pods.',
+  },
+  {
+    env: 'KJL_BUILD_CONTEXT_BUCKET',
+    path: 'build.contextBucket',
+    schema: z.string().min(1).default('kjl-build-contexts'),
+    doc: 'S3 bucket holding `build-context/{parserId}/context.tar.gz` (kaniko template).',
+  },
+  {
+    env: 'KJL_IMAGE_REGISTRY',
+    path: 'build.registry',
+    schema: z.string().min(1).default('registry.local:5000'),
+    doc: 'Registry images are pushed to (kaniko template).',
+  },
+  {
+    env: 'KJL_IMAGE_REPOSITORY',
+    path: 'build.repository',
+    schema: z.string().min(1).default('parsers'),
+    doc: 'Repository images are pushed to (kaniko template).',
+  },
+  // Events out
+  {
+    env: 'KJL_EVENTS_SINK',
+    path: 'events.sink',
+    schema: z.string().trim().min(1).optional(),
+    doc: 'Where build CloudEvents go: an SQS queue URL, an SNS topic ARN (`arn:aws:sns:…`) or an http(s) URL; unset: none.',
+  },
+  // Process
+  {
+    env: 'KJL_ROLE',
+    path: 'role',
+    schema: z.enum(['all', 'intake', 'worker']).default('all'),
+    doc: 'What `kjl start` runs: `all`, `intake` (SQS to Redis) or `worker` (Redis to Kubernetes).',
+  },
+  {
+    env: 'KJL_HTTP_PORT',
+    path: 'http.port',
+    schema: int(0, 65_535).default(8080),
+    doc: 'Port of the HTTP server (health, metrics, dashboard, API).',
+  },
+  {
+    env: 'KJL_LOG_LEVEL',
+    path: 'log.level',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    doc: 'Log level.',
+  },
+  {
+    env: 'KJL_SHUTDOWN_TIMEOUT_SECONDS',
+    path: 'shutdownTimeoutSeconds',
+    schema: int(1).default(30),
+    doc: 'Deadline for a graceful stop after SIGTERM.',
+  },
+] as const;
+
+export type Setting = (typeof SETTINGS)[number];

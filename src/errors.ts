@@ -1,0 +1,117 @@
+import { UnrecoverableError } from 'bullmq';
+
+/** Context that makes a log line about an error actionable. */
+export type ErrorContext = Record<string, string | number | boolean | undefined>;
+
+export interface KjlErrorOptions {
+  cause?: unknown;
+  context?: ErrorContext;
+}
+
+/** Every error kjl raises on purpose: a stable `code`, a `cause` and the context of the failure. */
+export class KjlError extends Error {
+  override readonly name: string = 'KjlError';
+  readonly code: string;
+  readonly context: ErrorContext;
+
+  constructor(code: string, message: string, options: KjlErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.context = options.context ?? {};
+  }
+}
+
+/** One violated setting: the environment variable (or flag) and why. */
+export interface ConfigIssue {
+  variable: string;
+  message: string;
+}
+
+/** The configuration did not validate; `issues` lists every violation at once. */
+export class ConfigError extends KjlError {
+  override readonly name = 'ConfigError';
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[]) {
+    super(
+      'KJL_CONFIG_INVALID',
+      `invalid configuration (${issues.length} ${issues.length === 1 ? 'error' : 'errors'}):\n` +
+        issues.map((issue) => `  ${issue.variable}: ${issue.message}`).join('\n'),
+    );
+    this.issues = issues;
+  }
+}
+
+/** Codes an invalid SQS message is dead-lettered with (message attribute `kjl-error-code`). */
+export const InvalidMessageCode = {
+  MalformedJson: 'KJL_MALFORMED_JSON',
+  InvalidCloudEvent: 'KJL_INVALID_CLOUDEVENT',
+  UnsupportedSpecVersion: 'KJL_UNSUPPORTED_SPECVERSION',
+  UnexpectedEventType: 'KJL_UNEXPECTED_EVENT_TYPE',
+  InvalidRequest: 'KJL_INVALID_REQUEST',
+  UnsafeValue: 'KJL_UNSAFE_VALUE',
+  Oversized: 'KJL_OVERSIZED',
+} as const;
+export type InvalidMessageCode = (typeof InvalidMessageCode)[keyof typeof InvalidMessageCode];
+
+/** A message that can never become a build: it goes to the DLQ, never to the queue. */
+export class InvalidMessageError extends KjlError {
+  override readonly name = 'InvalidMessageError';
+  declare readonly code: InvalidMessageCode;
+  /** The offending field (dotted path), when there is one. */
+  readonly field: string | undefined;
+
+  constructor(code: InvalidMessageCode, message: string, options: KjlErrorOptions & { field?: string } = {}) {
+    super(code, options.field ? `${options.field}: ${message}` : message, options);
+    this.field = options.field;
+  }
+}
+
+/** Redis (the durable queue) could not take a request; nothing was acknowledged. */
+export class QueueUnavailableError extends KjlError {
+  override readonly name = 'QueueUnavailableError';
+  constructor(message: string, options: KjlErrorOptions = {}) {
+    super('KJL_QUEUE_UNAVAILABLE', message, options);
+  }
+}
+
+/** An SQS call failed. */
+export class SqsError extends KjlError {
+  override readonly name = 'SqsError';
+  constructor(message: string, options: KjlErrorOptions = {}) {
+    super('KJL_SQS_ERROR', message, options);
+  }
+}
+
+/** Bad command-line usage: exit code 2 with this message. */
+export class UsageError extends KjlError {
+  override readonly name = 'UsageError';
+  constructor(message: string, options: KjlErrorOptions = {}) {
+    super('KJL_USAGE', message, options);
+  }
+}
+
+/** A build that must not be retried: BullMQ checks for this class only. */
+export class PermanentBuildError extends UnrecoverableError {
+  override readonly name = 'PermanentBuildError';
+  readonly code: string;
+  readonly context: ErrorContext;
+
+  constructor(code: string, message: string, options: KjlErrorOptions = {}) {
+    super(message);
+    this.code = code;
+    this.context = options.context ?? {};
+    if (options.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+/** True for errors that mean "could not reach the other side", worth retrying later. */
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (
+    typeof code === 'string' &&
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(
+      code,
+    )
+  );
+}
