@@ -155,8 +155,9 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
   }
 
   /**
-   * Stores a new object: resolves generateName, sets uid, creationTimestamp, resourceVersion and
-   * generation. Throws 409 AlreadyExists.
+   * Stores a new object: resolves generateName, sets uid (unless the caller chose one: the API layer
+   * strips client-sent uids and may pre-assign one to derive labels from it), creationTimestamp,
+   * resourceVersion and generation. Throws 409 AlreadyExists.
    */
   create(resource: ResourceKey, input: KubeObject): KubeObject {
     const obj = clone(input);
@@ -169,7 +170,7 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     const name = meta.name!;
     const key = keyOf(meta.namespace, name);
     if (this.bucket(resource).has(key)) throw alreadyExists(RESOURCES[resource], name);
-    meta.uid = randomUUID();
+    meta.uid ??= randomUUID();
     meta.creationTimestamp = this.clock.timestamp();
     meta.resourceVersion = String(++this.rv);
     if (resource === 'jobs') meta.generation = 1;
