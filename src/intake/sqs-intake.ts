@@ -1,0 +1,213 @@
+import { ChangeMessageVisibilityBatchCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { Consumer } from 'sqs-consumer';
+import type { QueuedBuild } from '../build-request.js';
+import { InvalidMessageError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { sendToDeadLetter, type Rejected } from './dead-letter.js';
+import { parseMessage, type ParseOptions } from './parse-message.js';
+
+/** Where valid requests go: the durable queue. `submit` resolves once the request is safe. */
+export interface BuildSubmitter {
+  submit(build: QueuedBuild): Promise<{ status: string }>;
+  /** true when a submit can succeed now (Redis reachable) */
+  ready(): Promise<boolean>;
+}
+
+export interface IntakeCounts {
+  received: number;
+  queued: number;
+  deduplicated: number;
+  invalid: number;
+  deadLettered: number;
+  /** messages kept in SQS because the queue could not take them */
+  deferred: number;
+}
+
+export interface SqsIntakeOptions {
+  sqs: SQSClient;
+  queueUrl: string;
+  dlqUrl?: string;
+  batchSize: number;
+  waitTimeSeconds: number;
+  visibilityTimeoutSeconds: number;
+  heartbeatSeconds: number;
+  retryBackoffSeconds: number;
+  parse: ParseOptions;
+  submitter: BuildSubmitter;
+  logger: Logger;
+  /** called for every request the queue accepted (status `queued`, `duplicate`, `requeued`) */
+  onSubmitted?: (build: QueuedBuild, status: string) => void;
+  /** called for every invalid message, with its reason */
+  onInvalid?: (error: InvalidMessageError) => void;
+}
+
+const MAX_REMEMBERED = 10_000;
+const MAX_BACKOFF_FACTOR = 8;
+
+/**
+ * The intake: long-polls SQS in batches, validates each message, puts valid requests durably in
+ * the queue and dead-letters invalid ones. A message is deleted from SQS only after the queue (or
+ * the DLQ) has it; while Redis is unreachable nothing is received or deleted.
+ */
+export class SqsIntake {
+  readonly counts: IntakeCounts = {
+    received: 0,
+    queued: 0,
+    deduplicated: 0,
+    invalid: 0,
+    deadLettered: 0,
+    deferred: 0,
+  };
+  private readonly consumer: Consumer;
+  private readonly logger: Logger;
+  private readonly loggedInvalid = new Set<string>();
+  private failures = 0;
+  private stopping = false;
+
+  constructor(private readonly options: SqsIntakeOptions) {
+    this.logger = options.logger;
+    this.consumer = Consumer.create({
+      queueUrl: options.queueUrl,
+      sqs: options.sqs,
+      batchSize: options.batchSize,
+      waitTimeSeconds: options.waitTimeSeconds,
+      visibilityTimeout: options.visibilityTimeoutSeconds,
+      heartbeatInterval: options.heartbeatSeconds,
+      messageAttributeNames: ['All'],
+      messageSystemAttributeNames: ['SentTimestamp', 'ApproximateReceiveCount'],
+      strictReturn: true,
+      suppressFifoWarning: true,
+      handleMessageBatch: (messages) => this.handleBatch(messages),
+      preReceiveMessageCallback: () => this.waitForQueue(),
+    });
+    this.consumer.on('error', (error) => this.logger.warn({ err: error }, 'sqs intake error'));
+    this.consumer.on('processing_error', (error) => this.logger.warn({ err: error }, 'sqs batch failed'));
+  }
+
+  start(): void {
+    this.stopping = false;
+    this.consumer.start();
+    this.logger.info({ queueUrl: this.options.queueUrl }, 'intake started');
+  }
+
+  /** Stops receiving; the batch in hand is finished first. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await new Promise<void>((resolve) => {
+      if (!this.consumer.status.isRunning) return resolve();
+      this.consumer.once('stopped', () => resolve());
+      this.consumer.stop({ abort: false });
+    });
+  }
+
+  get running(): boolean {
+    return this.consumer.status.isRunning;
+  }
+
+  private backoffMs(): number {
+    const factor = Math.min(2 ** Math.max(0, this.failures - 1), MAX_BACKOFF_FACTOR);
+    return this.options.retryBackoffSeconds * 1000 * factor;
+  }
+
+  /** Holds the next receive while the queue cannot take requests, so messages stay in SQS untouched. */
+  private async waitForQueue(): Promise<void> {
+    while (!this.stopping && !(await this.options.submitter.ready())) {
+      this.failures += 1;
+      const wait = this.backoffMs();
+      this.logger.warn({ retryInMs: wait }, 'queue unreachable; not receiving from SQS');
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
+  private async handleBatch(messages: Message[]): Promise<Message[]> {
+    this.counts.received += messages.length;
+    const done: Message[] = [];
+    const rejected: Rejected[] = [];
+    const deferred: Message[] = [];
+    for (const message of messages) {
+      let build: QueuedBuild;
+      try {
+        build = parseMessage(message, this.options.parse);
+      } catch (error) {
+        if (!(error instanceof InvalidMessageError)) throw error;
+        rejected.push({ message, error });
+        continue;
+      }
+      const log = this.logger.child({ requestId: build.requestId, messageId: message.MessageId });
+      if (deferred.length > 0) {
+        deferred.push(message);
+        continue;
+      }
+      try {
+        const { status } = await this.options.submitter.submit(build);
+        this.failures = 0;
+        if (status === 'duplicate') this.counts.deduplicated += 1;
+        else this.counts.queued += 1;
+        log.info(
+          { status, target: `${build.request.thirdPartyId}/${build.request.parserId}` },
+          'request accepted',
+        );
+        this.options.onSubmitted?.(build, status);
+        done.push(message);
+      } catch (error) {
+        this.failures += 1;
+        log.warn({ err: error }, 'queue did not take the request; message kept in SQS');
+        deferred.push(message);
+      }
+    }
+    done.push(...(await this.deadLetter(rejected)));
+    if (deferred.length > 0) await this.defer(deferred);
+    return done;
+  }
+
+  private async deadLetter(rejected: Rejected[]): Promise<Message[]> {
+    this.counts.invalid += rejected.length;
+    for (const { message, error } of rejected) {
+      this.options.onInvalid?.(error);
+      if (this.options.dlqUrl || !this.loggedInvalid.has(message.MessageId ?? '')) {
+        this.logger.info(
+          { messageId: message.MessageId, code: error.code, reason: error.message },
+          this.options.dlqUrl
+            ? 'invalid message sent to the dead-letter queue'
+            : 'invalid message left to the redrive policy',
+        );
+      }
+      this.remember(message.MessageId);
+    }
+    if (!this.options.dlqUrl) return [];
+    const sent = await sendToDeadLetter(
+      this.options.sqs,
+      this.options.dlqUrl,
+      this.options.queueUrl,
+      rejected,
+    );
+    this.counts.deadLettered += sent.length;
+    return sent;
+  }
+
+  private remember(messageId: string | undefined): void {
+    if (!messageId) return;
+    if (this.loggedInvalid.size >= MAX_REMEMBERED) this.loggedInvalid.clear();
+    this.loggedInvalid.add(messageId);
+  }
+
+  /** Makes kept messages visible again after the back-off instead of the full visibility timeout. */
+  private async defer(messages: Message[]): Promise<void> {
+    this.counts.deferred += messages.length;
+    const seconds = Math.min(Math.ceil(this.backoffMs() / 1000), this.options.visibilityTimeoutSeconds);
+    try {
+      await this.options.sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: this.options.queueUrl,
+          Entries: messages.map((message, index) => ({
+            Id: String(index),
+            ReceiptHandle: message.ReceiptHandle,
+            VisibilityTimeout: seconds,
+          })),
+        }),
+      );
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not shorten the visibility of kept messages');
+    }
+  }
+}
