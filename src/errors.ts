@@ -115,3 +115,36 @@ export function isConnectionError(error: unknown): boolean {
     )
   );
 }
+
+/** A build event could not be delivered to the events sink (after its retries, or at once if permanent). */
+export class EventSinkError extends KjlError {
+  override readonly name = 'EventSinkError';
+  constructor(message: string, options: KjlErrorOptions = {}) {
+    super('KJL_EVENT_SINK_FAILED', message, options);
+  }
+}
+
+/** One problem in a Job template: the file, the field (dotted path) when there is one, and why. */
+export interface TemplateIssue {
+  file: string;
+  field?: string;
+  message: string;
+}
+
+/** A Job template is missing, does not parse, or does not validate; `issues` lists every problem. */
+export class TemplateError extends KjlError {
+  override readonly name = 'TemplateError';
+  readonly issues: readonly TemplateIssue[];
+
+  constructor(issues: readonly TemplateIssue[], options: KjlErrorOptions = {}) {
+    super(
+      'KJL_TEMPLATE_INVALID',
+      `invalid job template (${issues.length} ${issues.length === 1 ? 'error' : 'errors'}):\n` +
+        issues
+          .map((issue) => `  ${issue.file}${issue.field ? `: ${issue.field}` : ''}: ${issue.message}`)
+          .join('\n'),
+      { ...options, context: { file: issues[0]?.file, field: issues[0]?.field, ...options.context } },
+    );
+    this.issues = issues;
+  }
+}

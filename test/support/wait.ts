@@ -4,13 +4,13 @@ export async function waitFor<T>(
   check: () => Promise<T> | T,
   timeoutMs = 30_000,
   intervalMs = 50,
-): Promise<T> {
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const value = await check();
-      if (value) return value;
+      if (value) return value as NonNullable<T>;
       last = value;
     } catch (error) {
       last = error;
