@@ -1,5 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, UsageError } from '../errors.js';
+import { devCommand } from './dev-command.js';
+import { publishCommand } from './publish-command.js';
+import { startCommand } from './start-command.js';
 
 /** Builds the `kjl` program; each command lives in its own file. */
 export function buildProgram(): Command {
@@ -7,6 +10,9 @@ export function buildProgram(): Command {
     .description('kube-job-launcher: SQS build requests in, Kubernetes Jobs out')
     .exitOverride()
     .showHelpAfterError();
+  for (const command of [startCommand(), devCommand(), publishCommand()]) {
+    program.addCommand(command.exitOverride().showHelpAfterError());
+  }
   return program;
 }
 

@@ -85,3 +85,13 @@ export function loadConfig(env: SettingSource, overrides: SettingSource = {}): C
   for (const setting of SETTINGS) place(nested, setting.path, parsed.data[setting.env]);
   return deepFreeze(nested) as Config;
 }
+
+/** `loadConfig` from this process's environment: the one place kjl reads `process.env`. */
+export function loadConfigFromEnvironment(overrides: SettingSource = {}): Config {
+  return loadConfig(process.env, overrides);
+}
+
+/** True when the variable is set (non-empty) in this process's environment or in `overrides`. */
+export function settingGiven(variable: string, overrides: SettingSource = {}): boolean {
+  return Boolean(overrides[variable] ?? process.env[variable]);
+}

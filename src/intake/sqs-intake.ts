@@ -73,6 +73,8 @@ export class SqsIntake {
       waitTimeSeconds: options.waitTimeSeconds,
       visibilityTimeout: options.visibilityTimeoutSeconds,
       heartbeatInterval: options.heartbeatSeconds,
+      // stop() waits for the poll in flight, so no receive outlives the intake
+      pollingCompleteWaitTimeMs: (options.waitTimeSeconds + 5) * 1000,
       messageAttributeNames: ['All'],
       messageSystemAttributeNames: ['SentTimestamp', 'ApproximateReceiveCount'],
       strictReturn: true,

@@ -1,0 +1,33 @@
+import { Option, type Command } from 'commander';
+import { loadConfigFromEnvironment, type Config, type SettingSource } from '../config/config.js';
+import { SETTINGS } from '../config/settings.js';
+
+/** `KJL_MAX_CONCURRENT_JOBS` → `--max-concurrent-jobs`, `AWS_REGION` → `--aws-region`. */
+export function flagOf(variable: string): string {
+  return `--${variable.replace(/^KJL_/, '').toLowerCase().replace(/_/g, '-')}`;
+}
+
+function attributeOf(variable: string): string {
+  return flagOf(variable)
+    .slice(2)
+    .replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+/** Gives a command one flag per setting (hidden from --help but for `shown`), named after its variable. */
+export function addConfigFlags(command: Command, shown: readonly string[] = []): Command {
+  for (const setting of SETTINGS) {
+    const option = new Option(`${flagOf(setting.env)} <value>`, `${setting.doc} (${setting.env})`);
+    command.addOption(shown.includes(setting.env) ? option : option.hideHelp());
+  }
+  return command;
+}
+
+/** The config from the environment, with the command's setting flags taking precedence. */
+export function configFromFlags(options: Record<string, unknown>, extra: SettingSource = {}): Config {
+  const overrides: SettingSource = { ...extra };
+  for (const setting of SETTINGS) {
+    const value = options[attributeOf(setting.env)];
+    if (typeof value === 'string') overrides[setting.env] = value;
+  }
+  return loadConfigFromEnvironment(overrides);
+}

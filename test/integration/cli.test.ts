@@ -1,0 +1,107 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestIdOf } from '../../src/build-request.js';
+import { redisOptionsFromUrl } from '../../src/queue/redis-options.js';
+import { runKjl, spawnKjl, type KjlProcess } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
+
+let dir: string;
+let dev: KjlProcess;
+let queue: Queue;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kjl-cli-'));
+  dev = spawnKjl(['dev', '--sqs-port', '0', '--http-port', '0', '--log-level', 'warn'], {
+    cwd: dir,
+    env: { KJL_REDIS_URL: '' },
+  });
+  const [, redisUrl] = await dev.waitFor(/Redis\s+(redis:\/\/\S+)/);
+  await dev.waitFor(/Ctrl-C stops everything/);
+  queue = new Queue('builds', { connection: redisOptionsFromUrl(redisUrl!, true), prefix: 'kjl' });
+});
+
+afterAll(async () => {
+  await queue?.close();
+  expect(await dev?.stop('SIGINT')).toBe(0);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('kjl dev and kjl publish', () => {
+  it('prints the queue URLs of the embedded SQS server', () => {
+    for (const name of ['builds', 'builds-dlq', 'build-events']) {
+      expect(dev.output()).toMatch(new RegExp(`${name}\\s+http://\\S+/${name}\\n`));
+    }
+  });
+
+  it('publishes a build request that lands in the queue once, whatever the format', async () => {
+    const request = { thirdPartyId: 'acme', parserId: 'invoice', contentHash: '0123abcd' };
+    const flags = ['--third-party-id', 'acme', '--parser-id', 'invoice', '--content-hash', '0123abcd'];
+    for (const format of ['structured', 'binary', 'plain']) {
+      const sent = await runKjl(['publish', ...flags, '--format', format], { cwd: dir });
+      expect(sent.stderr).toBe('');
+      expect(sent.stdout).toContain(`(request ${requestIdOf(request)})`);
+      expect(sent.code).toBe(0);
+    }
+    const job = await waitFor('the request in the queue', () => queue.getJob(requestIdOf(request)));
+    expect(job.data.request).toMatchObject({ ...request, template: 'kaniko' });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(await queue.getWaitingCount()).toBe(1);
+  });
+
+  it('publishes --count requests with generated ids', async () => {
+    const sent = await runKjl(['publish', '--count', '25', '--parser-id', 'load'], { cwd: dir });
+    expect(sent.stdout).toMatch(/sent 25 messages/);
+    await waitFor('25 more requests queued', async () => (await queue.getWaitingCount()) === 26);
+  });
+
+  it('sends a CloudEvent file and refuses one that would be dead-lettered', async () => {
+    const file = join(dir, 'event.json');
+    const event = {
+      specversion: '1.0',
+      id: 'e1',
+      source: 'urn:x',
+      type: 'dev.kjl.build.requested',
+      data: { thirdPartyId: 'f', parserId: 'p', contentHash: 'deadbeef' },
+    };
+    await writeFile(file, JSON.stringify(event));
+    expect((await runKjl(['publish', '--file', file], { cwd: dir })).code).toBe(0);
+    await waitFor('the file request queued', () => queue.getJob(requestIdOf(event.data)));
+
+    await writeFile(file, JSON.stringify({ ...event, type: 'other' }));
+    const refused = await runKjl(['publish', '--file', file], { cwd: dir });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(
+      'type: must be "dev.kjl.build.requested" (got "other") [KJL_UNEXPECTED_EVENT_TYPE]',
+    );
+  });
+
+  it('explains bad flags and exits 2', async () => {
+    const bad = await runKjl(
+      ['publish', '--third-party-id', 'a', '--parser-id', 'b;rm', '--content-hash', '0123abcd'],
+      { cwd: dir },
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--parser-id: must be 1–63 letters, digits, -, _ or . (got "b;rm")');
+    const missing = await runKjl(['publish', '--parser-id', 'b'], { cwd: dir });
+    expect(missing.stderr).toContain('missing --third-party-id, --content-hash');
+  });
+
+  it('reports every configuration error at once with exit code 2', async () => {
+    const result = await runKjl(['start'], {
+      cwd: dir,
+      env: {
+        KJL_MAX_CONCURRENT_JOBS: 'many',
+        KJL_REDIS_URL: 'localhost:6379',
+        KJL_FAILURE_BACKOFF_SECONDS: '-1',
+      },
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('invalid configuration (3 errors)');
+    for (const variable of ['KJL_MAX_CONCURRENT_JOBS', 'KJL_REDIS_URL', 'KJL_FAILURE_BACKOFF_SECONDS']) {
+      expect(result.stderr).toContain(`  ${variable}: `);
+    }
+  });
+});
