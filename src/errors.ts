@@ -148,3 +148,26 @@ export class TemplateError extends KjlError {
     this.issues = issues;
   }
 }
+
+/** A Kubernetes API call failed (after retries, where retrying made sense). */
+export class KubeApiError extends KjlError {
+  override readonly name = 'KubeApiError';
+  /** HTTP status, when the server answered */
+  readonly status: number | undefined;
+  /** metav1.Status reason (NotFound, AlreadyExists, Conflict, …), when given */
+  readonly reason: string | undefined;
+
+  constructor(message: string, options: KjlErrorOptions & { status?: number; reason?: string } = {}) {
+    super('KJL_K8S_API', message, options);
+    this.status = options.status;
+    this.reason = options.reason;
+  }
+}
+
+/** No Kubernetes configuration could be found, or it names no cluster. */
+export class KubeConfigError extends KjlError {
+  override readonly name = 'KubeConfigError';
+  constructor(message: string, options: KjlErrorOptions = {}) {
+    super('KJL_K8S_CONFIG', message, options);
+  }
+}

@@ -158,6 +158,18 @@ export const SETTINGS = [
   },
   // Kubernetes
   {
+    env: 'KJL_KUBECONFIG',
+    path: 'k8s.kubeconfig',
+    schema: z.string().min(1).optional(),
+    doc: 'Kubeconfig file; unset: in-cluster config in a pod, else `KUBECONFIG` / `~/.kube/config`.',
+  },
+  {
+    env: 'KJL_WORKER_LOCK_SECONDS',
+    path: 'queue.lockSeconds',
+    schema: int(2, 3600).default(30),
+    doc: 'Lease of a running build in the queue, renewed while its worker lives; a crashed worker\'s builds are taken over after about this long.',
+  },
+  {
     env: 'KJL_NAMESPACE',
     path: 'k8s.namespace',
     schema: z
