@@ -123,9 +123,26 @@ export interface RequestOrigin {
   receivedAt: number;
 }
 
+/** Why a build failed, kept on its queue entry (the failed set is the dead-letter set of builds). */
+export interface FailureRecord {
+  reason: string;
+  message: string;
+  attempt: number;
+  retryable: boolean;
+  jobName?: string;
+  exitCode?: number;
+  /** the last lines of the main container's log */
+  logTail: string[];
+  at: number;
+}
+
 /** What a queue entry holds. */
 export interface QueuedBuild {
   requestId: string;
   request: BuildRequest;
   origin: RequestOrigin;
+  /** the current run: its number (1, 2, … across retries and replays) and the queue attempt it belongs to */
+  run?: { attempt: number; queueAttempt: number };
+  /** the last failure, when there was one */
+  failure?: FailureRecord;
 }

@@ -1,5 +1,10 @@
 import { Option, type Command } from 'commander';
-import { loadConfigFromEnvironment, type Config, type SettingSource } from '../config/config.js';
+import {
+  loadConfigFromEnvironment,
+  settingGiven,
+  type Config,
+  type SettingSource,
+} from '../config/config.js';
 import { SETTINGS } from '../config/settings.js';
 
 /** `KJL_MAX_CONCURRENT_JOBS` → `--max-concurrent-jobs`, `AWS_REGION` → `--aws-region`. */
@@ -22,9 +27,19 @@ export function addConfigFlags(command: Command, shown: readonly string[] = []):
   return command;
 }
 
-/** The config from the environment, with the command's setting flags taking precedence. */
-export function configFromFlags(options: Record<string, unknown>, extra: SettingSource = {}): Config {
+/**
+ * The config: the command's setting flags first, then `extra`, then the environment; `fallback`
+ * fills variables the environment does not set.
+ */
+export function configFromFlags(
+  options: Record<string, unknown>,
+  extra: SettingSource = {},
+  fallback: SettingSource = {},
+): Config {
   const overrides: SettingSource = { ...extra };
+  for (const [variable, value] of Object.entries(fallback)) {
+    if (!settingGiven(variable)) overrides[variable] ??= value;
+  }
   for (const setting of SETTINGS) {
     const value = options[attributeOf(setting.env)];
     if (typeof value === 'string') overrides[setting.env] = value;

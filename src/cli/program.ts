@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, UsageError } from '../errors.js';
 import { devCommand } from './dev-command.js';
 import { publishCommand } from './publish-command.js';
+import { cancelCommand, dlqCommand, statusCommand } from './queue-commands.js';
+import { simClusterCommand } from './sim-cluster-command.js';
 import { startCommand } from './start-command.js';
 
 /** Builds the `kjl` program; each command lives in its own file. */
@@ -10,7 +12,15 @@ export function buildProgram(): Command {
     .description('kube-job-launcher: SQS build requests in, Kubernetes Jobs out')
     .exitOverride()
     .showHelpAfterError();
-  for (const command of [startCommand(), devCommand(), publishCommand()]) {
+  for (const command of [
+    startCommand(),
+    devCommand(),
+    publishCommand(),
+    statusCommand(),
+    cancelCommand(),
+    dlqCommand(),
+    simClusterCommand(),
+  ]) {
     program.addCommand(command.exitOverride().showHelpAfterError());
   }
   return program;

@@ -19,7 +19,7 @@ export function startCommand(): Command {
   return command.action(async (options: Record<string, unknown>) => {
     const config = configFromFlags(options);
     const logger = createLogger({ level: config.log.level });
-    const runtime = await startRuntime(config, logger);
+    const runtime = await startRuntime(config, logger, { http: true });
     logger.info({ role: config.role }, 'kjl started');
     const signal = await untilSignal();
     logger.info({ signal }, 'stopping');

@@ -167,7 +167,7 @@ export const SETTINGS = [
     env: 'KJL_WORKER_LOCK_SECONDS',
     path: 'queue.lockSeconds',
     schema: int(2, 3600).default(30),
-    doc: 'Lease of a running build in the queue, renewed while its worker lives; a crashed worker\'s builds are taken over after about this long.',
+    doc: "Lease of a running build in the queue, renewed while its worker lives; a crashed worker's builds are taken over after about this long.",
   },
   {
     env: 'KJL_NAMESPACE',

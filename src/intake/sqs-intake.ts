@@ -6,9 +6,15 @@ import type { Logger } from '../logger.js';
 import { sendToDeadLetter, type Rejected } from './dead-letter.js';
 import { parseMessage, type ParseOptions } from './parse-message.js';
 
+/** What the queue made of a request: `queued`, `duplicate`, `requeued`; its place when queued. */
+export interface SubmitOutcome {
+  status: string;
+  position?: number;
+}
+
 /** Where valid requests go: the durable queue. `submit` resolves once the request is safe. */
 export interface BuildSubmitter {
-  submit(build: QueuedBuild): Promise<{ status: string }>;
+  submit(build: QueuedBuild): Promise<SubmitOutcome>;
   /** true when a submit can succeed now (Redis reachable) */
   ready(): Promise<boolean>;
 }
@@ -36,7 +42,7 @@ export interface SqsIntakeOptions {
   submitter: BuildSubmitter;
   logger: Logger;
   /** called for every request the queue accepted (status `queued`, `duplicate`, `requeued`) */
-  onSubmitted?: (build: QueuedBuild, status: string) => void;
+  onSubmitted?: (build: QueuedBuild, outcome: SubmitOutcome) => void;
   /** called for every invalid message, with its reason */
   onInvalid?: (error: InvalidMessageError) => void;
 }
@@ -141,7 +147,8 @@ export class SqsIntake {
         continue;
       }
       try {
-        const { status } = await this.options.submitter.submit(build);
+        const outcome = await this.options.submitter.submit(build);
+        const { status } = outcome;
         this.failures = 0;
         if (status === 'duplicate') this.counts.deduplicated += 1;
         else this.counts.queued += 1;
@@ -149,7 +156,7 @@ export class SqsIntake {
           { status, target: `${build.request.thirdPartyId}/${build.request.parserId}` },
           'request accepted',
         );
-        this.options.onSubmitted?.(build, status);
+        this.options.onSubmitted?.(build, outcome);
         done.push(message);
       } catch (error) {
         this.failures += 1;

@@ -1,9 +1,10 @@
-import { Queue, type JobsOptions } from 'bullmq';
+import { Queue, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { QueuedBuild } from '../build-request.js';
-import { QueueUnavailableError } from '../errors.js';
+import { targetKey, type QueuedBuild } from '../build-request.js';
+import { KjlError, QueueUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redisOptionsFromUrl } from './redis-options.js';
+import { TargetRegistry } from './target-registry.js';
 
 export interface BuildQueueOptions {
   redisUrl: string;
@@ -12,6 +13,10 @@ export interface BuildQueueOptions {
   maxConcurrentJobs: number;
   /** how long a succeeded entry is kept, so that an identical request is recognised as a duplicate */
   successDedupSeconds: number;
+  /** attempts of a build whose failures are retryable */
+  maxAttempts: number;
+  /** delay before a retryable failure is tried again */
+  failureBackoffSeconds: number;
   logger: Logger;
 }
 
@@ -21,12 +26,30 @@ export type SubmitStatus =
   | 'queued'
   /** the same request (target + content hash) is already queued, running or just succeeded */
   | 'duplicate'
-  /** the same request had failed for good; it is queued again */
+  /** the same request had failed for good (or was cancelled); it is queued again */
   | 'requeued';
 
 export interface SubmitResult {
   status: SubmitStatus;
   requestId: string;
+  /** place among the waiting entries (1 = next), when queued */
+  position?: number;
+}
+
+/** What a caller is told about a request. */
+export interface BuildStatus {
+  requestId: string;
+  state: 'queued' | 'waiting' | 'running' | 'succeeded' | 'superseded' | 'failed' | 'cancelled';
+  /** a sentence for people */
+  message: string;
+  position?: number;
+  active: number;
+  limit: number;
+  attempt?: number;
+  target: string;
+  contentHash: string;
+  result?: unknown;
+  failure?: QueuedBuild['failure'];
 }
 
 const ONE_WEEK_SECONDS = 7 * 24 * 3600;
@@ -37,12 +60,16 @@ const ONE_WEEK_SECONDS = 7 * 24 * 3600;
  * The queue's global concurrency is the max-concurrent-jobs limit, shared by every replica.
  */
 export class BuildQueue {
+  readonly registry: TargetRegistry;
+
   private constructor(
     readonly queue: Queue<QueuedBuild>,
     /** kjl's own connection: health checks and the per-target records */
     private readonly redis: Redis,
     private readonly options: BuildQueueOptions,
-  ) {}
+  ) {
+    this.registry = new TargetRegistry(redis, options.prefix, options.name);
+  }
 
   static async open(options: BuildQueueOptions): Promise<BuildQueue> {
     const queue = new Queue<QueuedBuild>(options.name, {
@@ -69,39 +96,54 @@ export class BuildQueue {
   private jobOptions(requestId: string): JobsOptions {
     return {
       jobId: requestId,
+      attempts: this.options.maxAttempts,
+      backoff: { type: 'fixed', delay: this.options.failureBackoffSeconds * 1000 },
       removeOnComplete: { age: Math.max(1, this.options.successDedupSeconds) },
       removeOnFail: { age: ONE_WEEK_SECONDS },
     };
   }
 
   /**
-   * Adds a request durably (resolves once Redis has it). Throws QueueUnavailableError when Redis
-   * cannot be reached: the caller must then keep the message.
+   * Adds a request durably (resolves once Redis has it) and records it as its target's newest.
+   * Throws QueueUnavailableError when Redis cannot be reached: the caller must then keep the message.
    */
   async submit(build: QueuedBuild): Promise<SubmitResult> {
     const { requestId } = build;
     try {
       const existing = await this.queue.getJob(requestId);
-      if (existing) {
-        const state = await existing.getState();
-        if (state === 'failed') {
-          await existing.retry('failed');
-          return { status: 'requeued', requestId };
-        }
-        if (state !== 'unknown') return { status: 'duplicate', requestId };
+      const state = existing ? await existing.getState() : 'unknown';
+      if (existing && state !== 'failed' && state !== 'unknown') return { status: 'duplicate', requestId };
+      await this.registry.recordLatest(
+        targetKey(build.request),
+        requestId,
+        build.origin.sentAt ?? build.origin.receivedAt,
+      );
+      await this.registry.clearCancelled(requestId);
+      if (existing && state === 'failed') {
+        await this.requeue(existing);
+        return { status: 'requeued', requestId, position: await this.waitingCount() };
       }
       const name = `${build.request.thirdPartyId}/${build.request.parserId}`;
-      const job = await this.queue.add(name, build, this.jobOptions(requestId));
-      // BullMQ answers an add with an existing id by returning that entry: a concurrent submit won.
-      const fresh =
-        job.timestamp >= build.origin.receivedAt && job.data.origin.eventId === build.origin.eventId;
-      return { status: fresh || !existing ? 'queued' : 'duplicate', requestId };
+      // An add with an id that exists meanwhile (a concurrent replica) is a no-op in BullMQ.
+      await this.queue.add(name, build, this.jobOptions(requestId));
+      return { status: 'queued', requestId, position: await this.waitingCount() };
     } catch (error) {
       throw new QueueUnavailableError(`could not add request ${requestId} to queue ${this.options.name}`, {
         cause: error,
         context: { requestId, queue: this.options.name },
       });
     }
+  }
+
+  /** Puts a failed entry back in the queue as a new run (replay). */
+  private async requeue(job: Job<QueuedBuild>): Promise<void> {
+    const { run: _run, ...data } = job.data;
+    await job.updateData(data);
+    await job.retry('failed');
+  }
+
+  private async waitingCount(): Promise<number> {
+    return (await this.queue.getWaitingCount()) + (await this.queue.getPrioritizedCount());
   }
 
   /** True when Redis answers now. */
@@ -112,6 +154,110 @@ export class BuildQueue {
     } catch {
       return false;
     }
+  }
+
+  /** Where a request stands, in words a caller can act on. */
+  async status(requestId: string): Promise<BuildStatus> {
+    const job = await this.queue.getJob(requestId);
+    if (!job) {
+      throw new KjlError('KJL_UNKNOWN_REQUEST', `no request ${requestId} in queue ${this.options.name}`, {
+        context: { requestId },
+      });
+    }
+    const state = await job.getState();
+    const cancelled = await this.registry.isCancelled(requestId);
+    const active = await this.queue.getActiveCount();
+    const limit = this.options.maxConcurrentJobs;
+    const base = {
+      requestId,
+      active,
+      limit,
+      target: targetKey(job.data.request),
+      contentHash: job.data.request.contentHash,
+      ...(job.data.run ? { attempt: job.data.run.attempt } : {}),
+    };
+    if (cancelled && state !== 'completed') return { ...base, state: 'cancelled', message: 'cancelled' };
+    if (state === 'waiting' || state === 'prioritized') {
+      const waiting = await this.queue.getWaiting();
+      const position = waiting.findIndex((entry) => entry.id === requestId) + 1 || undefined;
+      const full = active >= limit ? `; the concurrent job limit (${active}/${limit}) is reached` : '';
+      return {
+        ...base,
+        state: 'queued',
+        ...(position ? { position } : {}),
+        message: `queued${position ? ` at position ${position}` : ''}${full}`,
+      };
+    }
+    if (state === 'delayed') {
+      const progress = job.progress as { reason?: string; until?: number } | number;
+      const why = typeof progress === 'object' && progress.reason ? progress.reason : 'retry backoff';
+      const until =
+        typeof progress === 'object' && progress.until
+          ? ` until ${new Date(progress.until).toISOString()}`
+          : '';
+      return { ...base, state: 'waiting', message: `waiting (${why})${until}` };
+    }
+    if (state === 'active') {
+      const progress = job.progress as { jobName?: string } | number;
+      const name = typeof progress === 'object' && progress.jobName ? ` as Job ${progress.jobName}` : '';
+      return { ...base, state: 'running', message: `running${name}` };
+    }
+    if (state === 'completed') {
+      const result = job.returnvalue as { status?: string; by?: string } | undefined;
+      if (result?.status === 'superseded') {
+        return { ...base, state: 'superseded', result, message: `superseded by newer request ${result.by}` };
+      }
+      return { ...base, state: 'succeeded', result, message: 'succeeded' };
+    }
+    const failure = job.data.failure;
+    if (failure?.reason === 'Cancelled') return { ...base, state: 'cancelled', message: 'cancelled' };
+    return {
+      ...base,
+      state: 'failed',
+      ...(failure ? { failure } : {}),
+      message: `failed: ${failure ? `${failure.reason}: ${failure.message}` : job.failedReason}`,
+    };
+  }
+
+  /**
+   * Marks a request cancelled. A queued entry never starts a Job (`queued`: the caller announces
+   * it); a running one is `running` (its worker ends it once the Job is deleted).
+   */
+  async cancel(
+    requestId: string,
+  ): Promise<{ outcome: 'queued' | 'running' | 'finished'; build: QueuedBuild }> {
+    const job = await this.queue.getJob(requestId);
+    if (!job) {
+      throw new KjlError('KJL_UNKNOWN_REQUEST', `no request ${requestId} in queue ${this.options.name}`, {
+        context: { requestId },
+      });
+    }
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed') return { outcome: 'finished', build: job.data };
+    await this.registry.markCancelled(requestId);
+    if (state === 'active') return { outcome: 'running', build: job.data };
+    // The entry stays until a worker takes it and fails it as Cancelled without starting a Job.
+    if (state === 'delayed') await job.promote().catch(() => {});
+    return { outcome: 'queued', build: job.data };
+  }
+
+  /** Builds that failed for good (the dead-letter set), newest first. */
+  async failed(limit = 100): Promise<Job<QueuedBuild>[]> {
+    return this.queue.getFailed(0, limit - 1);
+  }
+
+  /** Queues failed builds again; returns the request ids requeued. */
+  async replay(requestIds: string[]): Promise<string[]> {
+    const done: string[] = [];
+    for (const requestId of requestIds) {
+      const job = await this.queue.getJob(requestId);
+      if (!job || (await job.getState()) !== 'failed') continue;
+      await this.registry.clearCancelled(requestId);
+      await this.registry.recordLatest(targetKey(job.data.request), requestId, Date.now());
+      await this.requeue(job);
+      done.push(requestId);
+    }
+    return done;
   }
 
   async close(): Promise<void> {

@@ -11,14 +11,16 @@ import { waitFor } from '../support/wait.js';
 let dir: string;
 let dev: KjlProcess;
 let queue: Queue;
+let kubeconfig: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kjl-cli-'));
   dev = spawnKjl(['dev', '--sqs-port', '0', '--http-port', '0', '--log-level', 'warn'], {
     cwd: dir,
-    env: { KJL_REDIS_URL: '' },
+    env: { KJL_REDIS_URL: '', KJL_FAILURE_BACKOFF_SECONDS: '1' },
   });
   const [, redisUrl] = await dev.waitFor(/Redis\s+(redis:\/\/\S+)/);
+  [, kubeconfig] = (await dev.waitFor(/export KUBECONFIG=(\S+)/)) as [string, string];
   await dev.waitFor(/Ctrl-C stops everything/);
   queue = new Queue('builds', { connection: redisOptionsFromUrl(redisUrl!, true), prefix: 'kjl' });
 });
@@ -36,25 +38,62 @@ describe('kjl dev and kjl publish', () => {
     }
   });
 
-  it('publishes a build request that lands in the queue once, whatever the format', async () => {
+  it('publishes a build request that is queued once, whatever the format, and runs as one Job', async () => {
     const request = { thirdPartyId: 'acme', parserId: 'invoice', contentHash: '0123abcd' };
+    const requestId = requestIdOf(request);
     const flags = ['--third-party-id', 'acme', '--parser-id', 'invoice', '--content-hash', '0123abcd'];
     for (const format of ['structured', 'binary', 'plain']) {
       const sent = await runKjl(['publish', ...flags, '--format', format], { cwd: dir });
       expect(sent.stderr).toBe('');
-      expect(sent.stdout).toContain(`(request ${requestIdOf(request)})`);
+      expect(sent.stdout).toContain(`(request ${requestId})`);
       expect(sent.code).toBe(0);
     }
-    const job = await waitFor('the request in the queue', () => queue.getJob(requestIdOf(request)));
-    expect(job.data.request).toMatchObject({ ...request, template: 'kaniko' });
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    expect(await queue.getWaitingCount()).toBe(1);
+    await waitFor('the build to succeed', async () =>
+      (await runKjl(['status', requestId], { cwd: dir })).stdout.includes('succeeded'),
+    );
+    const job = await queue.getJob(requestId);
+    expect(job!.data.request).toMatchObject({ ...request, template: 'kaniko' });
+    const jobs = await runKjl(['get', 'jobs', '-o', 'name'], {
+      cwd: dir,
+      command: 'kubectl',
+      env: { KUBECONFIG: kubeconfig },
+    });
+    expect(jobs.stdout.trim().split('\n')).toEqual(['job.batch/build-acme-invoice-0123abcd']);
   });
 
   it('publishes --count requests with generated ids', async () => {
-    const sent = await runKjl(['publish', '--count', '25', '--parser-id', 'load'], { cwd: dir });
+    const sent = await runKjl(
+      ['publish', '--count', '25', '--parser-id', 'load', '--third-party-id', 'bulk'],
+      { cwd: dir },
+    );
     expect(sent.stdout).toMatch(/sent 25 messages/);
-    await waitFor('25 more requests queued', async () => (await queue.getWaitingCount()) === 26);
+    await waitFor('25 more builds done', async () => (await queue.getCompletedCount()) === 26, 60_000);
+  });
+
+  it('shows a failing build in the dead-letter set and replays it', async () => {
+    const request = { thirdPartyId: 'acme', parserId: 'invalid-parser', contentHash: 'feedc0de' };
+    const requestId = requestIdOf(request);
+    await runKjl(
+      ['publish', '--third-party-id', 'acme', '--parser-id', 'invalid-parser', '--content-hash', 'feedc0de'],
+      { cwd: dir },
+    );
+    const listed = await waitFor('the failed build listed', async () => {
+      const out = await runKjl(['dlq', 'list'], { cwd: dir });
+      return out.stdout.includes(requestId) ? out.stdout : undefined;
+    });
+    expect(listed).toContain('acme/invalid-parser  Error: container kaniko exited with code 1');
+    const status = JSON.parse((await runKjl(['status', requestId, '--json'], { cwd: dir })).stdout);
+    expect(status.failure.logTail.join('\n')).toContain('npm ERR! code EJSONPARSE');
+    const replay = await runKjl(['dlq', 'replay', requestId], { cwd: dir });
+    expect(replay.stdout).toContain(`replayed 1 build(s): ${requestId}`);
+    await waitFor(
+      'the second attempt to fail',
+      async () => {
+        const again = JSON.parse((await runKjl(['status', requestId, '--json'], { cwd: dir })).stdout);
+        return again.state === 'failed' && again.failure.attempt === 2;
+      },
+      60_000,
+    );
   });
 
   it('sends a CloudEvent file and refuses one that would be dead-lettered', async () => {

@@ -10,13 +10,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `kjl ...args` to completion. */
+/** Runs `kjl ...args` (or `command ...args`) to completion. */
 export function runKjl(
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; command?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [KJL, ...args], {
+    const [file, argv] = options.command ? [options.command, args] : [process.execPath, [KJL, ...args]];
+    const child = spawn(file, argv, {
       cwd: options.cwd,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -60,6 +60,9 @@ export interface StoreChange {
   resourceVersion: number;
   /** full object with kind and apiVersion (a private copy: never mutate) */
   object: KubeObject;
+  /** MODIFIED only: the object before the change, so that filtered watches can tell an object
+   * that stopped matching their selector from one that started to (the watch cache's prevObject) */
+  previous?: KubeObject;
 }
 
 export interface ListResult {
@@ -118,12 +121,18 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     return { ...obj, apiVersion: type.apiVersion, kind: type.kind };
   }
 
-  private record(type: WatchEventType, resource: ResourceKey, stored: KubeObject): void {
+  private record(
+    type: WatchEventType,
+    resource: ResourceKey,
+    stored: KubeObject,
+    previous?: KubeObject,
+  ): void {
     const change: StoreChange = {
       type,
       resource,
       resourceVersion: Number(stored.metadata.resourceVersion),
       object: this.decorate(resource, clone(stored)),
+      ...(previous ? { previous: this.decorate(resource, clone(previous)) } : {}),
     };
     this.history.push(change);
     if (this.history.length > this.historySize) this.history.shift();
@@ -204,7 +213,7 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     delete obj.apiVersion;
     delete obj.kind;
     this.bucket(resource).set(key, obj);
-    this.record('MODIFIED', resource, obj);
+    this.record('MODIFIED', resource, obj, current);
     return this.decorate(resource, clone(obj));
   }
 

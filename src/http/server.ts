@@ -1,0 +1,40 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../logger.js';
+
+/** A named readiness check: true when that dependency is usable now. */
+export type ReadinessCheck = () => Promise<boolean> | boolean;
+
+export interface HttpServerOptions {
+  port: number;
+  host?: string;
+  checks: Record<string, ReadinessCheck>;
+  logger: Logger;
+}
+
+/**
+ * The launcher's HTTP port: `/healthz` (the process is alive) and `/readyz` (503 until every
+ * dependency — Redis, SQS, the cluster watch — answers).
+ */
+export async function startHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: options.logger.child({ module: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const results = await Promise.all(
+      Object.entries(options.checks).map(async ([name, check]) => {
+        try {
+          return [name, (await check()) ? 'ok' : 'unavailable'] as const;
+        } catch {
+          return [name, 'unavailable'] as const;
+        }
+      }),
+    );
+    const checks = Object.fromEntries(results);
+    const ready = results.every(([, state]) => state === 'ok');
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+  });
+  await app.listen({ port: options.port, host: options.host ?? '0.0.0.0' });
+  return app;
+}

@@ -1,0 +1,71 @@
+import type { QueuedBuild } from '../build-request.js';
+
+/** What the queue needs from the cluster side; implemented by the k8s adapter's JobRunner. */
+
+export interface StartedRun {
+  jobName: string;
+  image?: string;
+  /** the Job already existed (a restarted worker picked it up) */
+  adopted: boolean;
+  startedAt: number;
+}
+
+export interface SucceededRun {
+  status: 'succeeded';
+  jobName: string;
+  image?: string;
+  startedAt: number;
+  finishedAt: number;
+}
+
+export interface FailedRun {
+  status: 'failed';
+  jobName: string;
+  image?: string;
+  /** BackoffLimitExceeded, DeadlineExceeded, OOMKilled, Evicted, … */
+  reason: string;
+  retryable: boolean;
+  message: string;
+  exitCode?: number;
+  /** the last lines of the main container's log */
+  logTail: string[];
+  /** the Job vanished before it finished (deleted by a cancel, or by someone else) */
+  vanished: boolean;
+  startedAt: number;
+  finishedAt: number;
+}
+
+export type RunResult = SucceededRun | FailedRun;
+
+export interface BuildRunner {
+  /** Creates (or adopts) the request's Job, waits for its end, captures and cleans up a failure. */
+  run(build: QueuedBuild, attempt: number, onStarted: (run: StartedRun) => Promise<void>): Promise<RunResult>;
+  /** Jobs running now, from the watch cache, not counting the given request's own Job. */
+  activeJobCount(exceptRequestId?: string): number;
+  /** Deletes the request's Job and Pods, if any; true when there was one. */
+  deleteJobOf(requestId: string): Promise<boolean>;
+}
+
+/** The lifecycle events the queue reports (CloudEvents, through the events adapter). */
+export type BuildPhase = 'queued' | 'started' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface BuildNotice {
+  phase: BuildPhase;
+  requestId: string;
+  thirdPartyId: string;
+  parserId: string;
+  contentHash: string;
+  attempt: number;
+  jobName?: string;
+  image?: string;
+  queuePosition?: number;
+  reason?: string;
+  message?: string;
+  exitCode?: number;
+  retryable?: boolean;
+  willRetry?: boolean;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+export type BuildNotifier = (notice: BuildNotice) => Promise<void>;
