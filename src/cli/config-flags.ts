@@ -5,12 +5,10 @@ import {
   type Config,
   type SettingSource,
 } from '../config/config.js';
+import { flagOf } from '../config/flags.js';
 import { SETTINGS } from '../config/settings.js';
 
-/** `KJL_MAX_CONCURRENT_JOBS` → `--max-concurrent-jobs`, `AWS_REGION` → `--aws-region`. */
-export function flagOf(variable: string): string {
-  return `--${variable.replace(/^KJL_/, '').toLowerCase().replace(/_/g, '-')}`;
-}
+export { flagOf };
 
 function attributeOf(variable: string): string {
   return flagOf(variable)

@@ -1,0 +1,40 @@
+import { fileURLToPath } from 'node:url';
+import { flagOf } from './flags.js';
+import { SETTINGS } from './settings.js';
+
+/** The folder `KJL_TEMPLATES_DIR` defaults to: `templates/` of the installed package. */
+const PACKAGE_TEMPLATES_DIR = fileURLToPath(new URL('../../templates', import.meta.url));
+
+interface DocumentedSetting {
+  env: string;
+  schema: { safeParse(value: unknown): { success: boolean; data?: unknown } };
+  doc: string;
+}
+
+/** A table cell: one line, `|` escaped. */
+function cell(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|');
+}
+
+/** The default of a setting as the README shows it: `—` when there is none (unset). */
+export function defaultOf(setting: DocumentedSetting): string {
+  const parsed = setting.schema.safeParse(undefined);
+  const value = parsed.success ? parsed.data : undefined;
+  if (value === undefined) return '—';
+  if (value === PACKAGE_TEMPLATES_DIR) return '`templates/` of the package';
+  const text = Array.isArray(value) ? value.join(',') : String(value);
+  return `\`${text}\``;
+}
+
+/**
+ * The README's configuration table (Markdown), one row per entry of SETTINGS in its order:
+ * environment variable, command-line flag, default, meaning. The docs test checks that the README
+ * holds exactly this between its `config-table` markers.
+ */
+export function renderConfigTable(settings: readonly DocumentedSetting[] = SETTINGS): string {
+  const rows = settings.map(
+    (setting) =>
+      `| \`${setting.env}\` | \`${flagOf(setting.env)}\` | ${cell(defaultOf(setting))} | ${cell(setting.doc)} |`,
+  );
+  return ['| Variable | Flag | Default | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
