@@ -56,7 +56,7 @@ describe('crash recovery', () => {
   it('loses nothing when the worker is SIGKILLed during 20 running builds', async () => {
     const setup = await createSetup(infra, { KJL_MAX_CONCURRENT_JOBS: '20', KJL_WORKER_LOCK_SECONDS: '2' });
     const builds = [...requests('crash', 'hold', 10), ...requests('crash', 'long', 10)];
-    let worker = startProcess(setup, 'all');
+    const worker = startProcess(setup, 'all');
     await worker.waitFor(/kjl started/);
     await setup.publish(builds);
     await setup.waitForEvents('20 builds started', (events) => ofType(events, 'started').length === 20);
