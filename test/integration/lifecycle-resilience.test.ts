@@ -64,7 +64,7 @@ describe('crash recovery', () => {
     // the short builds finish while no worker runs; the long ones are still running at restart
     await new Promise((resolve) => setTimeout(resolve, 4000));
     expect(ofType(setup.events, 'succeeded')).toHaveLength(0);
-    worker = startProcess(setup, 'all');
+    startProcess(setup, 'all');
     await setup.waitForEvents(
       'every build reported',
       (events) => ofType(events, 'succeeded').length >= 20,
