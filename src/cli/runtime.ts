@@ -9,7 +9,7 @@ import { createSqsClient } from '../intake/sqs-client.js';
 import { SqsIntake } from '../intake/sqs-intake.js';
 import { JobRunner } from '../k8s/job-runner.js';
 import { JobWatcher } from '../k8s/job-watcher.js';
-import { createKubeClients, loadKubeConfig, type KubeClients } from '../k8s/kube-client.js';
+import { apiReachable, createKubeClients, loadKubeConfig, type KubeClients } from '../k8s/kube-client.js';
 import { MANAGED_BY_SELECTOR } from '../k8s/labels.js';
 import { OrphanSweeper } from '../k8s/orphan-sweeper.js';
 import { loadTemplateCatalog } from '../k8s/template-catalog.js';
@@ -216,7 +216,9 @@ export async function startRuntime(
                 },
               }
             : {}),
-          ...(workers ? { kubernetes: () => workers.watcher.ready } : {}),
+          ...(workers
+            ? { kubernetes: async () => workers.watcher.ready && (await apiReachable(workers.clients)) }
+            : {}),
         },
       })
     : undefined;

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../logger.js';
 
 /** A named readiness check: true when that dependency is usable now. */
@@ -18,7 +18,8 @@ export interface HttpServerOptions {
 export async function startHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: options.logger.child({ module: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // probes hit these endpoints every few seconds: no access log lines
+    logController: new LogController({ disableRequestLogging: true }),
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {

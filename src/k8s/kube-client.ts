@@ -1,10 +1,11 @@
-import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { KubeConfigError } from '../errors.js';
 
 export interface KubeClients {
   kubeConfig: KubeConfig;
   batch: BatchV1Api;
   core: CoreV1Api;
+  version: VersionApi;
 }
 
 /**
@@ -38,5 +39,16 @@ export function createKubeClients(kubeConfig: KubeConfig): KubeClients {
     kubeConfig,
     batch: kubeConfig.makeApiClient(BatchV1Api),
     core: kubeConfig.makeApiClient(CoreV1Api),
+    version: kubeConfig.makeApiClient(VersionApi),
   };
+}
+
+/** True when the API server answers `/version` now (readiness; one cheap call, no retries). */
+export async function apiReachable(clients: KubeClients): Promise<boolean> {
+  try {
+    await clients.version.getCode();
+    return true;
+  } catch {
+    return false;
+  }
 }
