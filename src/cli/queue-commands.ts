@@ -4,7 +4,9 @@ import { UsageError } from '../errors.js';
 import { createKubeClients, loadKubeConfig } from '../k8s/kube-client.js';
 import { deleteRequestJobs } from '../k8s/request-jobs.js';
 import { createLogger } from '../logger.js';
+import type { QueuedBuild } from '../build-request.js';
 import { BuildQueue } from '../queue/build-queue.js';
+import type { BuildNotice } from '../queue/ports.js';
 import { addConfigFlags, configFromFlags } from './config-flags.js';
 import { readDevState } from './dev-state.js';
 import { createNotifier } from './runtime.js';
@@ -45,15 +47,28 @@ async function withQueue<T>(config: Config, use: (queue: BuildQueue) => Promise<
 }
 
 function queueCommand(name: string, description: string): Command {
-  return addConfigFlags(new Command(name).description(description), [
-    'KJL_REDIS_URL',
-    'KJL_QUEUE_NAME',
-  ]).option('--json', 'print JSON');
+  return addConfigFlags(new Command(name).description(description), ['KJL_REDIS_URL', 'KJL_QUEUE_NAME']);
+}
+
+/** Sends lifecycle events from a one-shot command, to the configured sink. */
+async function announce(config: Config, notices: BuildNotice[]): Promise<void> {
+  const { events, notify } = createNotifier(config, createLogger({ level: 'silent' }));
+  try {
+    for (const notice of notices) await notify(notice);
+  } finally {
+    await events.close();
+  }
+}
+
+function noticeOf(build: QueuedBuild, phase: BuildNotice['phase'], attempt: number): BuildNotice {
+  const { thirdPartyId, parserId, contentHash } = build.request;
+  return { phase, requestId: build.requestId, thirdPartyId, parserId, contentHash, attempt };
 }
 
 /** `kjl status <requestId>`: where a request stands. */
 export function statusCommand(): Command {
   return queueCommand('status', 'show where a build request stands')
+    .option('--json', 'print JSON')
     .argument('<requestId>')
     .action(async (requestId: string, options: Record<string, unknown>) => {
       const config = await commandConfig(options);
@@ -75,19 +90,13 @@ export function cancelCommand(): Command {
         return;
       }
       if (outcome.outcome === 'queued') {
-        const { events, notify } = createNotifier(config, createLogger({ level: 'silent' }));
-        const { build } = outcome;
-        await notify({
-          phase: 'cancelled',
-          requestId,
-          thirdPartyId: build.request.thirdPartyId,
-          parserId: build.request.parserId,
-          contentHash: build.request.contentHash,
-          attempt: build.run?.attempt ?? 1,
-          reason: 'Cancelled',
-          message: 'cancelled while queued',
-        });
-        await events.close();
+        await announce(config, [
+          {
+            ...noticeOf(outcome.build, 'cancelled', outcome.attempt),
+            reason: 'Cancelled',
+            message: 'cancelled while queued',
+          },
+        ]);
         console.log(`${requestId} cancelled (it was queued)`);
         return;
       }
@@ -101,8 +110,9 @@ export function cancelCommand(): Command {
 export function dlqCommand(): Command {
   const dlq = new Command('dlq').description('builds that failed for good (the dead-letter set)');
   dlq.addCommand(
-    queueCommand('list', 'list failed builds with their reason').action(
-      async (options: Record<string, unknown>) => {
+    queueCommand('list', 'list failed builds with their reason')
+      .option('--json', 'print JSON')
+      .action(async (options: Record<string, unknown>) => {
         const config = await commandConfig(options);
         const failed = await withQueue(config, (queue) => queue.failed());
         const rows = failed.map((job) => ({
@@ -120,8 +130,7 @@ export function dlqCommand(): Command {
         else
           for (const row of rows)
             console.log(`${row.requestId}  ${row.failedAt}  ${row.target}  ${row.reason}: ${row.message}`);
-      },
-    ),
+      }),
   );
   dlq.addCommand(
     queueCommand('replay', 'queue failed builds again')
@@ -130,9 +139,14 @@ export function dlqCommand(): Command {
       .action(async (requestIds: string[], options: Record<string, unknown>) => {
         if (!options.all && requestIds.length === 0) throw new UsageError('give request ids, or --all');
         const config = await commandConfig(options);
-        const replayed = await withQueue(config, async (queue) =>
+        const requeued = await withQueue(config, async (queue) =>
           queue.replay(options.all ? (await queue.failed(10_000)).map((job) => job.id!) : requestIds),
         );
+        await announce(
+          config,
+          requeued.map(({ build, attempt }) => noticeOf(build, 'queued', attempt)),
+        );
+        const replayed = requeued.map(({ build }) => build.requestId);
         const missed = options.all ? [] : requestIds.filter((id) => !replayed.includes(id));
         console.log(
           `replayed ${replayed.length} build(s)${replayed.length ? `: ${replayed.join(', ')}` : ''}`,

@@ -188,7 +188,7 @@ export async function startRuntime(
           thirdPartyId: build.request.thirdPartyId,
           parserId: build.request.parserId,
           contentHash: build.request.contentHash,
-          attempt: 1,
+          attempt: result.attempt ?? 1,
           ...(result.position ? { queuePosition: result.position } : {}),
         }).catch((error: unknown) =>
           logger.warn({ err: error, requestId: build.requestId }, 'could not send queued event'),

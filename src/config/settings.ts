@@ -229,7 +229,7 @@ export const SETTINGS = [
     env: 'KJL_JOB_TTL_SECONDS',
     path: 'k8s.ttlSecondsAfterFinished',
     schema: int(0).default(86_400),
-    doc: '`ttlSecondsAfterFinished` of succeeded Jobs.',
+    doc: '`ttlSecondsAfterFinished` of every Job: how long a succeeded Job stays (failed ones are deleted by kjl once their logs are kept).',
   },
   {
     env: 'KJL_SERVICE_ACCOUNT',
@@ -273,7 +273,7 @@ export const SETTINGS = [
     env: 'KJL_HTTP_PORT',
     path: 'http.port',
     schema: int(0, 65_535).default(8080),
-    doc: 'Port of the HTTP server (health, metrics, dashboard, API).',
+    doc: 'Port of the HTTP server (`/healthz`, `/readyz`).',
   },
   {
     env: 'KJL_LOG_LEVEL',

@@ -10,6 +10,8 @@ import { parseMessage, type ParseOptions } from './parse-message.js';
 export interface SubmitOutcome {
   status: string;
   position?: number;
+  /** the run number the request will start as */
+  attempt?: number;
 }
 
 /** Where valid requests go: the durable queue. `submit` resolves once the request is safe. */

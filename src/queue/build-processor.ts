@@ -50,14 +50,15 @@ export class BuildProcessor {
     if (await registry.isCancelled(requestId)) {
       // Cancelled while queued: whoever cancelled it announced it. While running (this entry holds
       // its target, its worker stopped before seeing the Job go): announced here.
-      if (holder === requestId) {
-        await registry.release(target, requestId);
-        await this.notice(build, 'cancelled', build.run?.attempt ?? 1, {
-          reason: 'Cancelled',
-          message: 'cancelled while running',
-        });
-      }
-      throw new PermanentBuildError('Cancelled', 'cancelled', { context: { requestId } });
+      const running = holder === requestId;
+      if (running) await registry.release(target, requestId);
+      const attempt = build.run?.attempt ?? (await registry.runCount(requestId)) + 1;
+      throw await this.cancelled(
+        job,
+        attempt,
+        running ? 'cancelled while running' : 'cancelled while queued',
+        running,
+      );
     }
     // A request that already holds its target has started: it finishes even if newer content came.
     if (holder !== requestId) {
@@ -151,16 +152,7 @@ export class BuildProcessor {
   private async failed(job: Job<QueuedBuild>, attempt: number, run: FailedRun, log: Logger): Promise<Error> {
     const build = job.data;
     if (run.vanished && (await this.options.registry.isCancelled(build.requestId))) {
-      await this.notice(build, 'cancelled', attempt, {
-        jobName: run.jobName,
-        reason: 'Cancelled',
-        message: 'cancelled while running',
-        startedAt: run.startedAt,
-        finishedAt: run.finishedAt,
-      });
-      return new PermanentBuildError('Cancelled', 'cancelled while running', {
-        context: { requestId: build.requestId },
-      });
+      return this.cancelled(job, attempt, 'cancelled while running', true, run);
     }
     const reason = run.vanished ? 'JobDeleted' : run.reason;
     const message = run.vanished ? 'the Job was deleted before it finished' : run.message;
@@ -181,6 +173,38 @@ export class BuildProcessor {
       },
       log,
     );
+  }
+
+  /** Records a cancellation on the entry (the failed set shows it), announces it when asked. */
+  private async cancelled(
+    job: Job<QueuedBuild>,
+    attempt: number,
+    message: string,
+    announce: boolean,
+    run?: FailedRun,
+  ): Promise<Error> {
+    const build = job.data;
+    const at = this.now();
+    await job.updateData({
+      ...build,
+      failure: {
+        reason: 'Cancelled',
+        message,
+        attempt,
+        retryable: false,
+        logTail: [],
+        at,
+        ...(run ? { jobName: run.jobName } : {}),
+      },
+    });
+    if (announce) {
+      await this.notice(build, 'cancelled', attempt, {
+        reason: 'Cancelled',
+        message,
+        ...(run ? { jobName: run.jobName, startedAt: run.startedAt, finishedAt: run.finishedAt } : {}),
+      });
+    }
+    return new PermanentBuildError('Cancelled', message, { context: { requestId: build.requestId } });
   }
 
   /** An error from the cluster side (API unreachable after retries, a conflicting Job, a template). */

@@ -34,6 +34,8 @@ export interface SubmitResult {
   requestId: string;
   /** place among the waiting entries (1 = next), when queued */
   position?: number;
+  /** the run number the entry will start as (events of that run carry it) */
+  attempt?: number;
 }
 
 /** What a caller is told about a request. */
@@ -109,24 +111,34 @@ export class BuildQueue {
    */
   async submit(build: QueuedBuild): Promise<SubmitResult> {
     const { requestId } = build;
+    const target = targetKey(build.request);
     try {
       const existing = await this.queue.getJob(requestId);
       const state = existing ? await existing.getState() : 'unknown';
-      if (existing && state !== 'failed' && state !== 'unknown') return { status: 'duplicate', requestId };
-      await this.registry.recordLatest(
-        targetKey(build.request),
-        requestId,
-        build.origin.sentAt ?? build.origin.receivedAt,
-      );
-      await this.registry.clearCancelled(requestId);
-      if (existing && state === 'failed') {
-        await this.requeue(existing);
-        return { status: 'requeued', requestId, position: await this.waitingCount() };
+      const finished = state === 'completed' || state === 'failed';
+      if (existing && !finished && state !== 'unknown') return { status: 'duplicate', requestId };
+      // Just succeeded and still the target's newest content: nothing to build. A superseded entry,
+      // or content the target has moved away from since, is built again.
+      if (existing && state === 'completed') {
+        const result = existing.returnvalue as { status?: string } | undefined;
+        if (result?.status !== 'superseded' && (await this.registry.latest(target)) === requestId) {
+          return { status: 'duplicate', requestId };
+        }
       }
-      const name = `${build.request.thirdPartyId}/${build.request.parserId}`;
-      // An add with an id that exists meanwhile (a concurrent replica) is a no-op in BullMQ.
-      await this.queue.add(name, build, this.jobOptions(requestId));
-      return { status: 'queued', requestId, position: await this.waitingCount() };
+      await this.registry.recordLatest(target, requestId, build.origin.sentAt ?? build.origin.receivedAt);
+      await this.registry.clearCancelled(requestId);
+      if (existing && finished) {
+        await this.requeue(existing, state);
+      } else {
+        // An add with an id that exists meanwhile (a concurrent replica) is a no-op in BullMQ.
+        await this.queue.add(`${target}`, build, this.jobOptions(requestId));
+      }
+      return {
+        status: existing && finished ? 'requeued' : 'queued',
+        requestId,
+        position: await this.waitingCount(),
+        attempt: (await this.registry.runCount(requestId)) + 1,
+      };
     } catch (error) {
       throw new QueueUnavailableError(`could not add request ${requestId} to queue ${this.options.name}`, {
         cause: error,
@@ -135,11 +147,11 @@ export class BuildQueue {
     }
   }
 
-  /** Puts a failed entry back in the queue as a new run (replay). */
-  private async requeue(job: Job<QueuedBuild>): Promise<void> {
-    const { run: _run, ...data } = job.data;
+  /** Puts a finished entry back in the queue as a new run (replay, or content built again). */
+  private async requeue(job: Job<QueuedBuild>, state: 'completed' | 'failed'): Promise<void> {
+    const { run: _run, failure: _failure, ...data } = job.data;
     await job.updateData(data);
-    await job.retry('failed');
+    await job.retry(state);
   }
 
   private async waitingCount(): Promise<number> {
@@ -225,7 +237,7 @@ export class BuildQueue {
    */
   async cancel(
     requestId: string,
-  ): Promise<{ outcome: 'queued' | 'running' | 'finished'; build: QueuedBuild }> {
+  ): Promise<{ outcome: 'queued' | 'running' | 'finished'; build: QueuedBuild; attempt: number }> {
     const job = await this.queue.getJob(requestId);
     if (!job) {
       throw new KjlError('KJL_UNKNOWN_REQUEST', `no request ${requestId} in queue ${this.options.name}`, {
@@ -233,12 +245,13 @@ export class BuildQueue {
       });
     }
     const state = await job.getState();
-    if (state === 'completed' || state === 'failed') return { outcome: 'finished', build: job.data };
+    const attempt = job.data.run?.attempt ?? (await this.registry.runCount(requestId)) + 1;
+    if (state === 'completed' || state === 'failed') return { outcome: 'finished', build: job.data, attempt };
     await this.registry.markCancelled(requestId);
-    if (state === 'active') return { outcome: 'running', build: job.data };
+    if (state === 'active') return { outcome: 'running', build: job.data, attempt };
     // The entry stays until a worker takes it and fails it as Cancelled without starting a Job.
     if (state === 'delayed') await job.promote().catch(() => {});
-    return { outcome: 'queued', build: job.data };
+    return { outcome: 'queued', build: job.data, attempt };
   }
 
   /** Builds that failed for good (the dead-letter set), newest first. */
@@ -246,16 +259,16 @@ export class BuildQueue {
     return this.queue.getFailed(0, limit - 1);
   }
 
-  /** Queues failed builds again; returns the request ids requeued. */
-  async replay(requestIds: string[]): Promise<string[]> {
-    const done: string[] = [];
+  /** Queues failed builds again; returns what was requeued, with the run number each will start as. */
+  async replay(requestIds: string[]): Promise<{ build: QueuedBuild; attempt: number }[]> {
+    const done: { build: QueuedBuild; attempt: number }[] = [];
     for (const requestId of requestIds) {
       const job = await this.queue.getJob(requestId);
       if (!job || (await job.getState()) !== 'failed') continue;
       await this.registry.clearCancelled(requestId);
       await this.registry.recordLatest(targetKey(job.data.request), requestId, Date.now());
-      await this.requeue(job);
-      done.push(requestId);
+      await this.requeue(job, 'failed');
+      done.push({ build: job.data, attempt: (await this.registry.runCount(requestId)) + 1 });
     }
     return done;
   }

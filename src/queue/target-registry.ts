@@ -95,6 +95,11 @@ export class TargetRegistry {
     return this.redis.hincrby(`${this.base}:runs`, requestId, 1);
   }
 
+  /** How many runs a request has had so far. */
+  async runCount(requestId: string): Promise<number> {
+    return Number((await this.redis.hget(`${this.base}:runs`, requestId)) ?? 0);
+  }
+
   async markCancelled(requestId: string): Promise<void> {
     await this.redis.sadd(`${this.base}:cancelled`, requestId);
   }

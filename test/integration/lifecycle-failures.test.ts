@@ -63,6 +63,15 @@ describe('a failing build', () => {
     expect(status.state).toBe('failed');
     expect(status.failure?.logTail).toContain('npm ERR! code EJSONPARSE');
 
+    // the same request again is a new run: new attempt number, new event ids
+    await setup.publish([broken]);
+    const again = await failedFor(setup, broken, 2);
+    expect(again.map((e) => e.id)).toEqual([
+      `${requestIdOf(broken)}-1-failed`,
+      `${requestIdOf(broken)}-2-failed`,
+    ]);
+    expect(ofType(setup.events, 'queued', requestIdOf(broken)).map((e) => e.data.attempt)).toEqual([1, 2]);
+
     const fixed = { ...broken, parserId: 'invalid-parser', contentHash: 'ffff0000aaaa' };
     await setup.publish([fixed]);
     const events = await setup.waitForEvents(
@@ -108,6 +117,33 @@ describe('a failing build', () => {
     expect(infra.cluster.stats().jobsCreated[jobNameFor(build)]).toBe(3);
     const status = await launcher.queue.status(requestIdOf(build));
     expect(status).toMatchObject({ state: 'failed', attempt: 3 });
+  });
+});
+
+describe('a Job name that is taken', () => {
+  it('fails the build with a clear conflict when the Job belongs to something else', async () => {
+    const setup = await createSetup(infra);
+    const build = request('taken');
+    const name = jobNameFor(build);
+    const response = await fetch(`${infra.cluster.url}/apis/batch/v1/namespaces/${setup.namespace}/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        metadata: { name },
+        spec: {
+          template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox' }] } },
+        },
+      }),
+    });
+    expect(response.status).toBe(201);
+    launcher = await startLauncher(setup);
+    await setup.publish([build]);
+    const [failed] = await failedFor(setup, build);
+    expect(failed!.data).toMatchObject({ reason: 'KJL_JOB_CONFLICT', retryable: false });
+    expect(failed!.data.message).toBe(
+      `Job ${setup.namespace}/${name} already exists and belongs to something other than kjl`,
+    );
+    expect(setup.jobs().map((job) => job.metadata.name)).toEqual([name]);
   });
 });
 

@@ -89,6 +89,14 @@ describe('dedup per target', () => {
       `superseded by newer request ${requestIdOf(newer)}`,
     );
     expect(ofType(setup.events, 'cancelled', requestIdOf(older))[0]!.data.reason).toBe('Superseded');
+
+    // going back to the older content builds it: it was never built
+    await setup.publish([older]);
+    await setup.waitForEvents(
+      'the older content to be built',
+      (events) => ofType(events, 'succeeded', requestIdOf(older)).length === 1,
+    );
+    expect(infra.cluster.stats().jobsCreated[jobNameFor(older)]).toBe(1);
   });
 
   it('waits for the running build of a target before building newer content', async () => {

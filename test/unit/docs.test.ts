@@ -22,7 +22,7 @@ function between(name: string): string {
 
 describe('the README', () => {
   it('holds exactly the configuration table generated from SETTINGS', () => {
-    // To update it: paste the output of renderConfigTable() between the markers.
+    // To update it: npm run docs
     expect(between('config-table')).toBe(renderConfigTable());
   });
 
