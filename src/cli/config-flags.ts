@@ -19,6 +19,8 @@ function attributeOf(variable: string): string {
 /** Gives a command one flag per setting (hidden from --help but for `shown`), named after its variable. */
 export function addConfigFlags(command: Command, shown: readonly string[] = []): Command {
   for (const setting of SETTINGS) {
+    // a command's own flag of the same name means something else there (sim-cluster --kubeconfig)
+    if (command.options.some((existing) => existing.long === flagOf(setting.env))) continue;
     const option = new Option(`${flagOf(setting.env)} <value>`, `${setting.doc} (${setting.env})`);
     command.addOption(shown.includes(setting.env) ? option : option.hideHelp());
   }

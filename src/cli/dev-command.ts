@@ -71,7 +71,7 @@ export function devCommand(): Command {
       DEV_FALLBACKS,
     );
     const logger = createLogger({ level: config.log.level });
-    const runtime = await startRuntime(config, logger, { http: true });
+    const runtime = await startRuntime(config, logger, { http: true, httpHost: '127.0.0.1' });
     const httpPort = (runtime.http!.server.address() as { port: number }).port;
     await writeDevState({
       sqsEndpoint: sqs.endpoint,

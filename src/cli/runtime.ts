@@ -41,6 +41,8 @@ export interface Workers {
 export interface RuntimeOptions {
   /** start the HTTP server (health, readiness) on config.http.port */
   http?: boolean;
+  /** address the HTTP server binds (default all interfaces, as a pod needs for its probes) */
+  httpHost?: string;
 }
 
 /** The events adapter behind the queue's notifier: one CloudEvent per notice. */
@@ -200,6 +202,7 @@ export async function startRuntime(
   const http = options.http
     ? await startHttpServer({
         port: config.http.port,
+        ...(options.httpHost ? { host: options.httpHost } : {}),
         logger,
         checks: {
           redis: () => queue.ready(),

@@ -3,8 +3,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadKubeletRules } from '../dev/sim-cluster/controllers/index.js';
 import { startSimCluster } from '../dev/sim-cluster/index.js';
 import { createLogger } from '../logger.js';
+import { addConfigFlags, configFromFlags } from './config-flags.js';
+import { untilSignal } from './lifecycle.js';
 
-interface SimClusterFlags {
+interface SimClusterFlags extends Record<string, unknown> {
   port: number;
   host: string;
   kubeconfig: string;
@@ -22,21 +24,8 @@ function number(min: number, integer: boolean) {
   };
 }
 
-/** Waits for SIGINT or SIGTERM. */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolveSignal) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolveSignal(signal);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-}
-
 async function runSimCluster(flags: SimClusterFlags): Promise<void> {
-  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'info' });
+  const logger = createLogger({ level: configFromFlags(flags).log.level });
   const kubeconfigPath = resolve(flags.kubeconfig);
   const cluster = await startSimCluster({
     port: flags.port,
@@ -55,7 +44,7 @@ async function runSimCluster(flags: SimClusterFlags): Promise<void> {
 
 /** `kjl sim-cluster`: runs the simulated Kubernetes cluster until interrupted. */
 export function simClusterCommand(): Command {
-  return new Command('sim-cluster')
+  const command = new Command('sim-cluster')
     .description(
       'run a simulated Kubernetes API server (Jobs, Pods, Events) for local use with kubectl and kjl',
     )
@@ -67,6 +56,8 @@ export function simClusterCommand(): Command {
       '.kjl/sim-kubeconfig.yaml',
     )
     .option('--rules <file>', 'kubelet rules (YAML or JSON): what simulated containers do')
-    .option('--time-scale <x>', 'simulated seconds per real second', number(Number.MIN_VALUE, false), 1)
-    .action(async (flags: SimClusterFlags) => runSimCluster(flags));
+    .option('--time-scale <x>', 'simulated seconds per real second', number(Number.MIN_VALUE, false), 1);
+  return addConfigFlags(command, ['KJL_LOG_LEVEL']).action(async (flags: SimClusterFlags) =>
+    runSimCluster(flags),
+  );
 }
