@@ -150,15 +150,20 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     return found ? this.decorate(resource, clone(found)) : undefined;
   }
 
-  /** Items (with kind/apiVersion) of one namespace, or of all when namespace is undefined, sorted by key. */
+  /**
+   * Items (with kind/apiVersion) of one namespace, or of all when namespace is undefined, sorted by
+   * key. `filter` must not change what it is given.
+   */
   list(resource: ResourceKey, namespace?: string, filter?: (obj: KubeObject) => boolean): ListResult {
     const items: KubeObject[] = [];
     const keys = [...this.bucket(resource).keys()].sort();
     for (const key of keys) {
       const obj = this.bucket(resource).get(key)!;
       if (namespace !== undefined && obj.metadata.namespace !== namespace) continue;
-      const copy = this.decorate(resource, clone(obj));
-      if (!filter || filter(copy)) items.push(copy);
+      // The filter sees the stored object (read only); only the matches are copied, so a selective
+      // list over many objects stays cheap.
+      if (filter && !filter(this.decorate(resource, obj))) continue;
+      items.push(this.decorate(resource, clone(obj)));
     }
     return { items, resourceVersion: String(this.rv) };
   }

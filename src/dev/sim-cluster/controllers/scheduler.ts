@@ -96,13 +96,14 @@ export class Scheduler {
   }
 
   private scheduleAll(): void {
-    const pods = this.store.list('pods').items as Pod[];
-    const placed = pods.filter((p) => p.spec.nodeName && !isTerminal(p));
+    // finished pods hold no room: leave them out (and uncopied) as they pile up
+    const pods = this.store.list('pods', undefined, (p) => !isTerminal(p as Pod)).items as Pod[];
+    const placed = pods.filter((p) => p.spec.nodeName);
     let running = placed.length;
     let cpu = placed.reduce((sum, p) => sum + cpuRequest(p), 0);
     const { maxRunningPods, cpu: cpuCapacity } = this.capacity;
     const pending = pods
-      .filter((p) => !p.spec.nodeName && !p.metadata.deletionTimestamp && !isTerminal(p))
+      .filter((p) => !p.spec.nodeName && !p.metadata.deletionTimestamp)
       .sort((a, b) => this.order(a) - this.order(b));
     for (const pod of pending) {
       if (ruleFor(this.rules(), pod).action === 'unschedulable') {
