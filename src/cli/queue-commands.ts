@@ -9,7 +9,7 @@ import { BuildQueue } from '../queue/build-queue.js';
 import type { BuildNotice } from '../queue/ports.js';
 import { addConfigFlags, configFromFlags } from './config-flags.js';
 import { readDevState } from './dev-state.js';
-import { createNotifier } from './runtime.js';
+import { createNotifier, queueOptions } from './runtime.js';
 
 /** The config of a one-shot command: flags, environment, else the `kjl dev` running in this folder. */
 async function commandConfig(options: Record<string, unknown>): Promise<Config> {
@@ -29,16 +29,7 @@ async function commandConfig(options: Record<string, unknown>): Promise<Config> 
 }
 
 async function withQueue<T>(config: Config, use: (queue: BuildQueue) => Promise<T>): Promise<T> {
-  const queue = await BuildQueue.open({
-    redisUrl: config.redis.url,
-    name: config.queue.name,
-    prefix: config.queue.prefix,
-    maxConcurrentJobs: config.queue.maxConcurrentJobs,
-    successDedupSeconds: config.queue.successDedupSeconds,
-    maxAttempts: config.queue.maxAttempts,
-    failureBackoffSeconds: config.queue.failureBackoffSeconds,
-    logger: createLogger({ level: 'silent' }),
-  });
+  const queue = await BuildQueue.open(queueOptions(config, createLogger({ level: 'silent' })));
   try {
     return await use(queue);
   } finally {

@@ -15,7 +15,7 @@ import { OrphanSweeper } from '../k8s/orphan-sweeper.js';
 import { loadTemplateCatalog } from '../k8s/template-catalog.js';
 import type { Logger } from '../logger.js';
 import { BuildProcessor } from '../queue/build-processor.js';
-import { BuildQueue } from '../queue/build-queue.js';
+import { BuildQueue, type BuildQueueOptions } from '../queue/build-queue.js';
 import { BuildWorker } from '../queue/build-worker.js';
 import type { BuildNotifier } from '../queue/ports.js';
 
@@ -43,6 +43,20 @@ export interface RuntimeOptions {
   http?: boolean;
   /** address the HTTP server binds (default all interfaces, as a pod needs for its probes) */
   httpHost?: string;
+}
+
+/** The queue adapter's options from the config. */
+export function queueOptions(config: Config, logger: Logger): BuildQueueOptions {
+  return {
+    redisUrl: config.redis.url,
+    name: config.queue.name,
+    prefix: config.queue.prefix,
+    maxConcurrentJobs: config.queue.maxConcurrentJobs,
+    successDedupSeconds: config.queue.successDedupSeconds,
+    maxAttempts: config.queue.maxAttempts,
+    failureBackoffSeconds: config.queue.failureBackoffSeconds,
+    logger,
+  };
 }
 
 /** The events adapter behind the queue's notifier: one CloudEvent per notice. */
@@ -140,16 +154,7 @@ export async function startRuntime(
     throw new UsageError('KJL_SQS_QUEUE_URL: required when the intake runs (role all or intake)');
   }
   const { events, notify } = createNotifier(config, logger);
-  const queue = await BuildQueue.open({
-    redisUrl: config.redis.url,
-    name: config.queue.name,
-    prefix: config.queue.prefix,
-    maxConcurrentJobs: config.queue.maxConcurrentJobs,
-    successDedupSeconds: config.queue.successDedupSeconds,
-    maxAttempts: config.queue.maxAttempts,
-    failureBackoffSeconds: config.queue.failureBackoffSeconds,
-    logger: logger.child({ module: 'queue' }),
-  });
+  const queue = await BuildQueue.open(queueOptions(config, logger.child({ module: 'queue' })));
   const workers = runsWorkers ? await startWorkers(config, queue, notify, logger) : undefined;
   let intake: SqsIntake | undefined;
   const sqs = runsIntake

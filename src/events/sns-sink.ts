@@ -1,17 +1,11 @@
-import { PublishCommand, SNSClient, type MessageAttributeValue } from '@aws-sdk/client-sns';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { CloudEvent } from 'cloudevents';
-import { filterAttributes, toStructuredJson, type BuildEventData } from './build-events.js';
-import { isTransientAwsError, type AwsCredentials } from './sqs-sink.js';
+import { awsClientConfig, eventMessage, isTransientAwsError, type AwsSinkOptions } from './aws-message.js';
+import type { BuildEventData } from './build-events.js';
 
-export interface SnsEventSinkOptions {
+/** `region` is the topic's (from its ARN). */
+export interface SnsEventSinkOptions extends AwsSinkOptions {
   topicArn: string;
-  /** the topic's region (from its ARN) */
-  region: string;
-  /** SNS-compatible endpoint (LocalStack, fauxqs); unset: AWS */
-  endpoint?: string;
-  credentials?: AwsCredentials;
-  /** per request (connection and response) */
-  timeoutMs: number;
 }
 
 /**
@@ -29,28 +23,17 @@ export class SnsEventSink {
   constructor(private readonly options: SnsEventSinkOptions) {
     this.description = `sns ${options.topicArn}`;
     this.fifo = options.topicArn.endsWith('.fifo');
-    this.client = new SNSClient({
-      region: options.region,
-      endpoint: options.endpoint,
-      credentials: options.credentials,
-      maxAttempts: 1,
-      requestHandler: { connectionTimeout: options.timeoutMs, requestTimeout: options.timeoutMs },
-    });
+    this.client = new SNSClient(awsClientConfig(options));
   }
 
   async send(event: CloudEvent<BuildEventData>): Promise<void> {
-    const attributes: Record<string, MessageAttributeValue> = {};
-    for (const [name, value] of Object.entries(filterAttributes(event))) {
-      attributes[name] = { DataType: 'String', StringValue: value };
-    }
+    const message = eventMessage(event, this.fifo);
     await this.client.send(
       new PublishCommand({
         TopicArn: this.options.topicArn,
-        Message: toStructuredJson(event),
-        MessageAttributes: attributes,
-        ...(this.fifo
-          ? { MessageGroupId: event.subject ?? event.source, MessageDeduplicationId: event.id }
-          : {}),
+        Message: message.body,
+        MessageAttributes: message.attributes,
+        ...message.fifo,
       }),
     );
   }

@@ -1,62 +1,10 @@
-import { SendMessageCommand, SQSClient, type MessageAttributeValue } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { CloudEvent } from 'cloudevents';
-import { isConnectionError } from '../errors.js';
-import { filterAttributes, toStructuredJson, type BuildEventData } from './build-events.js';
+import { awsClientConfig, eventMessage, isTransientAwsError, type AwsSinkOptions } from './aws-message.js';
+import type { BuildEventData } from './build-events.js';
 
-/** Static credentials; unset: the AWS SDK's default chain (environment, profile, IRSA, instance role). */
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
-
-export interface SqsEventSinkOptions {
+export interface SqsEventSinkOptions extends AwsSinkOptions {
   queueUrl: string;
-  region: string;
-  /** SQS-compatible endpoint (LocalStack, fauxqs); unset: AWS */
-  endpoint?: string;
-  credentials?: AwsCredentials;
-  /** per request (connection and response) */
-  timeoutMs: number;
-}
-
-const THROTTLING = new Set([
-  'Throttling',
-  'ThrottlingException',
-  'ThrottledException',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'KMSThrottlingException',
-  'TimeoutError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-]);
-
-/**
- * True for an AWS SDK failure worth another try: throttling, a server-side fault (5xx), a timeout,
- * or the endpoint not being reachable. A missing queue or topic, bad credentials or a rejected
- * message are not.
- */
-export function isTransientAwsError(error: unknown): boolean {
-  if (!error || typeof error !== 'object') return false;
-  const failure = error as {
-    name?: unknown;
-    $retryable?: unknown;
-    $fault?: unknown;
-    $metadata?: { httpStatusCode?: number };
-    cause?: unknown;
-  };
-  const status = failure.$metadata?.httpStatusCode;
-  return (
-    Boolean(failure.$retryable) ||
-    failure.$fault === 'server' ||
-    (status !== undefined && (status >= 500 || status === 429)) ||
-    (typeof failure.name === 'string' && THROTTLING.has(failure.name)) ||
-    isConnectionError(error) ||
-    isConnectionError(failure.cause)
-  );
 }
 
 /** Region in an AWS queue URL (`https://sqs.eu-west-1.amazonaws.com/…`), when it names one. */
@@ -83,28 +31,22 @@ export class SqsEventSink {
   constructor(private readonly options: SqsEventSinkOptions) {
     this.description = `sqs ${options.queueUrl}`;
     this.fifo = options.queueUrl.endsWith('.fifo');
-    this.client = new SQSClient({
-      region: options.endpoint ? options.region : (regionOfQueueUrl(options.queueUrl) ?? options.region),
-      endpoint: options.endpoint,
-      credentials: options.credentials,
-      maxAttempts: 1,
-      requestHandler: { connectionTimeout: options.timeoutMs, requestTimeout: options.timeoutMs },
-    });
+    this.client = new SQSClient(
+      awsClientConfig(
+        options,
+        options.endpoint ? options.region : (regionOfQueueUrl(options.queueUrl) ?? options.region),
+      ),
+    );
   }
 
   async send(event: CloudEvent<BuildEventData>): Promise<void> {
-    const attributes: Record<string, MessageAttributeValue> = {};
-    for (const [name, value] of Object.entries(filterAttributes(event))) {
-      attributes[name] = { DataType: 'String', StringValue: value };
-    }
+    const message = eventMessage(event, this.fifo);
     await this.client.send(
       new SendMessageCommand({
         QueueUrl: this.options.queueUrl,
-        MessageBody: toStructuredJson(event),
-        MessageAttributes: attributes,
-        ...(this.fifo
-          ? { MessageGroupId: event.subject ?? event.source, MessageDeduplicationId: event.id }
-          : {}),
+        MessageBody: message.body,
+        MessageAttributes: message.attributes,
+        ...message.fifo,
       }),
     );
   }

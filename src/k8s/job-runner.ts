@@ -1,5 +1,6 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { QueuedBuild } from '../build-request.js';
+import type { RunResult, StartedRun } from '../build-run.js';
 import { KubeApiError, PermanentBuildError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { callApi } from './api-retry.js';
@@ -24,30 +25,6 @@ export interface JobRunnerOptions {
   logTailLines?: number;
   /** how long to wait for a deleted Job and its Pods to be gone */
   cleanupTimeoutMs?: number;
-}
-
-/** The outcome of one Job, as the queue sees it (structurally the queue's RunResult). */
-export type JobRunResult =
-  | { status: 'succeeded'; jobName: string; image?: string; startedAt: number; finishedAt: number }
-  | {
-      status: 'failed';
-      jobName: string;
-      image?: string;
-      reason: string;
-      retryable: boolean;
-      message: string;
-      exitCode?: number;
-      logTail: string[];
-      vanished: boolean;
-      startedAt: number;
-      finishedAt: number;
-    };
-
-export interface JobStart {
-  jobName: string;
-  image?: string;
-  adopted: boolean;
-  startedAt: number;
 }
 
 const ATTEMPT_LABEL = (prefix: string) => `${prefix}/attempt`;
@@ -86,8 +63,8 @@ export class JobRunner {
   async run(
     build: QueuedBuild,
     attempt: number,
-    onStarted: (start: JobStart) => Promise<void>,
-  ): Promise<JobRunResult> {
+    onStarted: (start: StartedRun) => Promise<void>,
+  ): Promise<RunResult> {
     const template = this.options.catalog.get(build.request.template);
     const manifest = buildJob(build.request, template, this.options.spec);
     manifest.metadata!.labels![ATTEMPT_LABEL(this.options.spec.labelPrefix)] = String(attempt);

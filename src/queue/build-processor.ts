@@ -2,7 +2,8 @@ import { DelayedError, type Job, type Queue } from 'bullmq';
 import { targetKey, type QueuedBuild } from '../build-request.js';
 import { KjlError, PermanentBuildError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { BuildNotice, BuildNotifier, BuildRunner, FailedRun, RunResult } from './ports.js';
+import type { FailedRun, RunResult } from '../build-run.js';
+import type { BuildNotice, BuildNotifier, BuildRunner } from './ports.js';
 import type { TargetRegistry } from './target-registry.js';
 
 export interface BuildProcessorOptions {

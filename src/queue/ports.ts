@@ -1,41 +1,7 @@
 import type { QueuedBuild } from '../build-request.js';
+import type { RunResult, StartedRun } from '../build-run.js';
 
 /** What the queue needs from the cluster side; implemented by the k8s adapter's JobRunner. */
-
-export interface StartedRun {
-  jobName: string;
-  image?: string;
-  /** the Job already existed (a restarted worker picked it up) */
-  adopted: boolean;
-  startedAt: number;
-}
-
-export interface SucceededRun {
-  status: 'succeeded';
-  jobName: string;
-  image?: string;
-  startedAt: number;
-  finishedAt: number;
-}
-
-export interface FailedRun {
-  status: 'failed';
-  jobName: string;
-  image?: string;
-  /** BackoffLimitExceeded, DeadlineExceeded, OOMKilled, Evicted, … */
-  reason: string;
-  retryable: boolean;
-  message: string;
-  exitCode?: number;
-  /** the last lines of the main container's log */
-  logTail: string[];
-  /** the Job vanished before it finished (deleted by a cancel, or by someone else) */
-  vanished: boolean;
-  startedAt: number;
-  finishedAt: number;
-}
-
-export type RunResult = SucceededRun | FailedRun;
 
 export interface BuildRunner {
   /** Creates (or adopts) the request's Job, waits for its end, captures and cleans up a failure. */

@@ -1,24 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
-import type { Runtime } from '../../src/cli/runtime.js';
 import { jobNameFor } from '../../src/k8s/job-name.js';
 import { runKjl } from '../support/cli.js';
-import { createSetup, ofType, startInfra, startLauncher, type Infra, type Setup } from '../support/stack.js';
+import { createSetup, ofType, useStack, type Setup } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
-let infra: Infra;
-let launcher: Runtime | undefined;
-
-beforeAll(async () => {
-  infra = await startInfra();
-});
-afterAll(async () => {
-  await infra?.stop();
-});
-afterEach(async () => {
-  await launcher?.stop();
-  launcher = undefined;
-});
+const stack = useStack();
 
 let counter = 0;
 const request = (parserId: string) => ({
@@ -39,8 +26,8 @@ async function failedFor(setup: Setup, build: object, count = 1) {
 
 describe('a failing build', () => {
   it('is reported with its reason and log, cleaned up within 5 s, and its target backs off', async () => {
-    const setup = await createSetup(infra, { KJL_FAILURE_BACKOFF_SECONDS: '3' });
-    launcher = await startLauncher(setup);
+    const setup = await createSetup(stack.infra, { KJL_FAILURE_BACKOFF_SECONDS: '3' });
+    const launcher = await stack.launch(setup);
     const broken = request('invalid-parser');
     await setup.publish([broken]);
     const [failed] = await failedFor(setup, broken);
@@ -90,12 +77,12 @@ describe('a failing build', () => {
     ['unsched-parser', 'Unschedulable', true],
     ['long-parser', 'DeadlineExceeded', false],
   ])('classifies %s as %s', async (parserId, reason, retryable) => {
-    const setup = await createSetup(infra, {
+    const setup = await createSetup(stack.infra, {
       KJL_MAX_ATTEMPTS: '1',
       KJL_START_TIMEOUT_SECONDS: '2',
       KJL_ACTIVE_DEADLINE_SECONDS: '3',
     });
-    launcher = await startLauncher(setup);
+    await stack.launch(setup);
     const build = request(parserId);
     await setup.publish([build]);
     const [failed] = await failedFor(setup, build);
@@ -103,8 +90,8 @@ describe('a failing build', () => {
   });
 
   it('retries an evicted build up to the attempt limit, then fails it for good', async () => {
-    const setup = await createSetup(infra, { KJL_MAX_ATTEMPTS: '3', KJL_FAILURE_BACKOFF_SECONDS: '1' });
-    launcher = await startLauncher(setup);
+    const setup = await createSetup(stack.infra, { KJL_MAX_ATTEMPTS: '3', KJL_FAILURE_BACKOFF_SECONDS: '1' });
+    const launcher = await stack.launch(setup);
     const build = request('evict-parser');
     await setup.publish([build]);
     const failures = await failedFor(setup, build, 3);
@@ -114,7 +101,7 @@ describe('a failing build', () => {
       ['Evicted', 3, false],
     ]);
     expect(new Set(failures.map((e) => e.id)).size).toBe(3);
-    expect(infra.cluster.stats().jobsCreated[jobNameFor(build)]).toBe(3);
+    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(build)]).toBe(3);
     const status = await launcher.queue.status(requestIdOf(build));
     expect(status).toMatchObject({ state: 'failed', attempt: 3 });
   });
@@ -122,21 +109,24 @@ describe('a failing build', () => {
 
 describe('a Job name that is taken', () => {
   it('fails the build with a clear conflict when the Job belongs to something else', async () => {
-    const setup = await createSetup(infra);
+    const setup = await createSetup(stack.infra);
     const build = request('taken');
     const name = jobNameFor(build);
-    const response = await fetch(`${infra.cluster.url}/apis/batch/v1/namespaces/${setup.namespace}/jobs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        metadata: { name },
-        spec: {
-          template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox' }] } },
-        },
-      }),
-    });
+    const response = await fetch(
+      `${stack.infra.cluster.url}/apis/batch/v1/namespaces/${setup.namespace}/jobs`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          metadata: { name },
+          spec: {
+            template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox' }] } },
+          },
+        }),
+      },
+    );
     expect(response.status).toBe(201);
-    launcher = await startLauncher(setup);
+    await stack.launch(setup);
     await setup.publish([build]);
     const [failed] = await failedFor(setup, build);
     expect(failed!.data).toMatchObject({ reason: 'KJL_JOB_CONFLICT', retryable: false });
@@ -149,8 +139,8 @@ describe('a Job name that is taken', () => {
 
 describe('kjl cancel', () => {
   it('stops a running build: Job and Pods deleted, request cancelled, event sent', async () => {
-    const setup = await createSetup(infra);
-    launcher = await startLauncher(setup);
+    const setup = await createSetup(stack.infra);
+    await stack.launch(setup);
     const build = request('long-cancel');
     const requestId = requestIdOf(build);
     await setup.publish([build]);
@@ -173,26 +163,26 @@ describe('kjl cancel', () => {
   });
 
   it('takes a queued build out before it gets a Job', async () => {
-    const setup = await createSetup(infra, { KJL_MAX_CONCURRENT_JOBS: '1' });
-    launcher = await startLauncher(setup);
+    const setup = await createSetup(stack.infra, { KJL_MAX_CONCURRENT_JOBS: '1' });
+    const launcher = await stack.launch(setup);
     const blocker = request('hold-blocker');
     const queued = request('queued-one');
     await setup.publish([blocker]);
     await setup.waitForEvents('the blocker to start', (all) => ofType(all, 'started').length === 1);
     await setup.publish([queued]);
-    await waitFor('the request queued', () => launcher!.queue.queue.getJob(requestIdOf(queued)));
+    await waitFor('the request queued', () => launcher.queue.queue.getJob(requestIdOf(queued)));
     const result = await runKjl(['cancel', requestIdOf(queued)], { env: setup.env });
     expect(result.stdout).toContain('cancelled (it was queued)');
     await setup.waitForEvents('the blocker to finish', (all) => ofType(all, 'succeeded').length === 1);
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(infra.cluster.stats().jobsCreated[jobNameFor(queued)]).toBeUndefined();
+    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(queued)]).toBeUndefined();
     expect(ofType(setup.events, 'cancelled', requestIdOf(queued))).toHaveLength(1);
   });
 });
 
 describe('the orphan sweep', () => {
   it('deletes managed Jobs that no request knows, and leaves the others', async () => {
-    const setup = await createSetup(infra, { KJL_SWEEP_INTERVAL_SECONDS: '1' });
+    const setup = await createSetup(stack.infra, { KJL_SWEEP_INTERVAL_SECONDS: '1' });
     const job = (name: string, requestId: string) => ({
       metadata: {
         name,
@@ -209,7 +199,7 @@ describe('the orphan sweep', () => {
       },
     });
     const create = (body: object) =>
-      fetch(`${infra.cluster.url}/apis/batch/v1/namespaces/${setup.namespace}/jobs`, {
+      fetch(`${stack.infra.cluster.url}/apis/batch/v1/namespaces/${setup.namespace}/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
@@ -220,7 +210,7 @@ describe('the orphan sweep', () => {
       metadata: { name: 'foreign', namespace: setup.namespace, labels: { app: 'other' } },
     };
     expect((await create(foreign)).status).toBe(201);
-    launcher = await startLauncher(setup);
+    await stack.launch(setup);
     await waitFor(
       'the orphan deleted',
       () => !setup.jobs().some((j) => j.metadata.name === 'orphan'),

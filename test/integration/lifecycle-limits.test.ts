@@ -1,31 +1,18 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
-import type { Runtime } from '../../src/cli/runtime.js';
 import { jobNameFor } from '../../src/k8s/job-name.js';
-import { createSetup, ofType, startInfra, startLauncher, type Infra } from '../support/stack.js';
+import { createSetup, ofType, useStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
-let infra: Infra;
-let launcher: Runtime | undefined;
-
-beforeAll(async () => {
-  infra = await startInfra();
-});
-afterAll(async () => {
-  await infra?.stop();
-});
-afterEach(async () => {
-  await launcher?.stop();
-  launcher = undefined;
-});
+const stack = useStack();
 
 const hash = (n: number) => `${n.toString(16).padStart(2, '0')}aabbccdd`;
 const time = (iso: string) => new Date(iso).getTime();
 
 describe('the concurrent job limit', () => {
   it('runs 10 of 11 builds at once, tells the 11th it is queued, and starts it when one finishes', async () => {
-    const setup = await createSetup(infra, { KJL_MAX_CONCURRENT_JOBS: '10' });
-    launcher = await startLauncher(setup);
+    const setup = await createSetup(stack.infra, { KJL_MAX_CONCURRENT_JOBS: '10' });
+    const launcher = await stack.launch(setup);
     const requests = Array.from({ length: 11 }, (_, i) => ({
       thirdPartyId: 'limit',
       parserId: `hold-${i}`,
@@ -36,7 +23,7 @@ describe('the concurrent job limit', () => {
     await setup.publish(requests.slice(10));
     const eleventh = requestIdOf(requests[10]!);
     const queued = await waitFor('the 11th to be queued', async () => {
-      const status = await launcher!.queue.status(eleventh).catch(() => undefined);
+      const status = await launcher.queue.status(eleventh).catch(() => undefined);
       return status?.state === 'queued' ? status : undefined;
     });
     expect(queued.message).toBe('queued at position 1; the concurrent job limit (10/10) is reached');
@@ -49,40 +36,40 @@ describe('the concurrent job limit', () => {
     const firstDone = Math.min(...ofType(events, 'succeeded').map((e) => time(e.time)));
     expect(time(ofType(events, 'started', eleventh)[0]!.time)).toBeGreaterThanOrEqual(firstDone);
     await setup.waitForEvents('all 11 to succeed', (all) => ofType(all, 'succeeded').length === 11);
-    expect(infra.cluster.stats().maxActiveJobs).toBeLessThanOrEqual(10);
+    expect(stack.infra.cluster.stats().maxActiveJobs).toBeLessThanOrEqual(10);
   });
 });
 
 describe('dedup per target', () => {
   it('runs the same request sent twice as one Job', async () => {
-    const setup = await createSetup(infra);
-    launcher = await startLauncher(setup);
+    const setup = await createSetup(stack.infra);
+    await stack.launch(setup);
     const request = { thirdPartyId: 'twice', parserId: 'p', contentHash: hash(1) };
     await setup.publish([request, request]);
     await setup.waitForEvents('the build to succeed', (events) => ofType(events, 'succeeded').length === 1);
     await setup.publish([request]); // just succeeded: not run again
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    expect(infra.cluster.stats().jobsCreated[jobNameFor(request)]).toBe(1);
+    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(request)]).toBe(1);
     expect(ofType(setup.events, 'started')).toHaveLength(1);
     expect(ofType(setup.events, 'queued')).toHaveLength(1);
   });
 
   it('builds only the newest content when a newer request arrives while one is queued', async () => {
-    const setup = await createSetup(infra, { KJL_MAX_CONCURRENT_JOBS: '1' });
-    launcher = await startLauncher(setup);
+    const setup = await createSetup(stack.infra, { KJL_MAX_CONCURRENT_JOBS: '1' });
+    const launcher = await stack.launch(setup);
     const blocker = { thirdPartyId: 'super', parserId: 'hold-blocker', contentHash: hash(2) };
     const older = { thirdPartyId: 'super', parserId: 'target', contentHash: hash(3) };
     const newer = { ...older, contentHash: hash(4) };
     await setup.publish([blocker]);
     await setup.waitForEvents('the blocker to start', (events) => ofType(events, 'started').length === 1);
     await setup.publish([older]);
-    await waitFor('the older request queued', () => launcher!.queue.queue.getJob(requestIdOf(older)));
+    await waitFor('the older request queued', () => launcher.queue.queue.getJob(requestIdOf(older)));
     await setup.publish([newer]);
     await setup.waitForEvents(
       'the newer build to succeed',
       (events) => ofType(events, 'succeeded', requestIdOf(newer)).length === 1,
     );
-    const created = infra.cluster.stats().jobsCreated;
+    const created = stack.infra.cluster.stats().jobsCreated;
     expect(created[jobNameFor(newer)]).toBe(1);
     expect(created[jobNameFor(older)]).toBeUndefined();
     expect((await launcher.queue.status(requestIdOf(older))).message).toBe(
@@ -96,12 +83,12 @@ describe('dedup per target', () => {
       'the older content to be built',
       (events) => ofType(events, 'succeeded', requestIdOf(older)).length === 1,
     );
-    expect(infra.cluster.stats().jobsCreated[jobNameFor(older)]).toBe(1);
+    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(older)]).toBe(1);
   });
 
   it('waits for the running build of a target before building newer content', async () => {
-    const setup = await createSetup(infra);
-    launcher = await startLauncher(setup);
+    const setup = await createSetup(stack.infra);
+    await stack.launch(setup);
     const running = { thirdPartyId: 'serial', parserId: 'hold-target', contentHash: hash(5) };
     const newer = { ...running, contentHash: hash(6) };
     await setup.publish([running]);
@@ -114,7 +101,7 @@ describe('dedup per target', () => {
     const firstDone = time(ofType(events, 'succeeded', requestIdOf(running))[0]!.time);
     const secondStart = time(ofType(events, 'started', requestIdOf(newer))[0]!.time);
     expect(secondStart).toBeGreaterThanOrEqual(firstDone);
-    const created = infra.cluster.stats().jobsCreated;
+    const created = stack.infra.cluster.stats().jobsCreated;
     expect([created[jobNameFor(running)], created[jobNameFor(newer)]]).toEqual([1, 1]);
   });
 });

@@ -1,26 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
-import type { Runtime } from '../../src/cli/runtime.js';
 import { jobNameFor } from '../../src/k8s/job-name.js';
 import { spawnKjl, type KjlProcess } from '../support/cli.js';
-import { createSetup, ofType, startInfra, startLauncher, type Infra, type Setup } from '../support/stack.js';
+import { createSetup, ofType, useStack, type Setup } from '../support/stack.js';
 
-let infra: Infra;
-let launcher: Runtime | undefined;
+const stack = useStack();
 let children: KjlProcess[] = [];
 
-beforeAll(async () => {
-  infra = await startInfra();
-});
-afterAll(async () => {
-  await infra?.stop();
-});
 afterEach(async () => {
-  infra.cluster.faults.clear();
+  stack.infra.cluster.faults.clear();
   await Promise.all(children.map((child) => child.stop('SIGKILL')));
   children = [];
-  await launcher?.stop();
-  launcher = undefined;
 });
 
 const requests = (prefix: string, parser: string, count: number) =>
@@ -44,17 +34,20 @@ function expectEachOnce(setup: Setup, builds: object[]) {
     const requestId = requestIdOf(build as never);
     expect(ofType(setup.events, 'succeeded', requestId), requestId).toHaveLength(1);
     expect(new Set(ofType(setup.events, 'started', requestId).map((e) => e.id)).size, requestId).toBe(1);
-    expect(infra.cluster.stats().jobsCreated[jobNameFor(build as never)], requestId).toBe(1);
+    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(build as never)], requestId).toBe(1);
   }
 }
 
 async function resetStats() {
-  await fetch(`${infra.cluster.url}/sim/reset-stats`, { method: 'POST' });
+  await fetch(`${stack.infra.cluster.url}/sim/reset-stats`, { method: 'POST' });
 }
 
 describe('crash recovery', () => {
   it('loses nothing when the worker is SIGKILLed during 20 running builds', async () => {
-    const setup = await createSetup(infra, { KJL_MAX_CONCURRENT_JOBS: '20', KJL_WORKER_LOCK_SECONDS: '2' });
+    const setup = await createSetup(stack.infra, {
+      KJL_MAX_CONCURRENT_JOBS: '20',
+      KJL_WORKER_LOCK_SECONDS: '2',
+    });
     const builds = [...requests('crash', 'hold', 10), ...requests('crash', 'long', 10)];
     const worker = startProcess(setup, 'all');
     await worker.waitFor(/kjl started/);
@@ -77,12 +70,12 @@ describe('crash recovery', () => {
 
 describe('a flaky API server', () => {
   it('gives the same results with 20% of API calls failing and watches cut every 2 s', async () => {
-    const setup = await createSetup(infra);
-    infra.cluster.faults.set({
+    const setup = await createSetup(stack.infra);
+    stack.infra.cluster.faults.set({
       errors: { '*': { '429': 0.1, '500': 0.1 } },
       cutWatches: { everySeconds: 2 },
     });
-    launcher = await startLauncher(setup);
+    await stack.launch(setup);
     const builds = requests('flaky', 'ok', 10);
     await setup.publish(builds);
     await setup.waitForEvents(
@@ -92,7 +85,7 @@ describe('a flaky API server', () => {
     );
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expectEachOnce(setup, builds);
-    const { faults } = infra.cluster.stats();
+    const { faults } = stack.infra.cluster.stats();
     expect((faults['429'] ?? 0) + (faults['500'] ?? 0)).toBeGreaterThan(0);
     expect(faults['cut-watch'] ?? 0).toBeGreaterThan(0);
   });
@@ -100,11 +93,11 @@ describe('a flaky API server', () => {
 
 describe('replicas', () => {
   it('never runs more Jobs than the limit with three worker processes on one Redis', async () => {
-    const setup = await createSetup(infra, { KJL_MAX_CONCURRENT_JOBS: '4' });
+    const setup = await createSetup(stack.infra, { KJL_MAX_CONCURRENT_JOBS: '4' });
     await resetStats();
     const workers = [0, 1, 2].map(() => startProcess(setup, 'worker'));
     await Promise.all(workers.map((worker) => worker.waitFor(/kjl started/)));
-    launcher = await startLauncher({ ...setup, config: { ...setup.config, role: 'intake' } });
+    await stack.launch({ ...setup, config: { ...setup.config, role: 'intake' } });
     const builds = requests('replicas', 'hold', 12);
     await setup.publish(builds);
     await setup.waitForEvents(
@@ -113,7 +106,7 @@ describe('replicas', () => {
       90_000,
     );
     expectEachOnce(setup, builds);
-    const stats = infra.cluster.stats();
+    const stats = stack.infra.cluster.stats();
     expect(stats.maxActiveJobs).toBe(4);
   });
 });

@@ -1,5 +1,6 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,3 +193,31 @@ export async function startLauncher(setup: Setup): Promise<Runtime> {
 
 export const ofType = (events: ReceivedEvent[], phase: string, requestId?: string) =>
   events.filter((e) => e.type === `dev.kjl.build.${phase}` && (!requestId || e.data.requestId === requestId));
+
+/**
+ * A test file's infrastructure (started before its tests, stopped after) and its launchers (each
+ * stopped after the test that started it).
+ */
+export function useStack(options: { rules?: KubeletRule[] } = {}) {
+  let infra: Infra | undefined;
+  const running: Runtime[] = [];
+  beforeAll(async () => {
+    infra = await startInfra(options);
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((runtime) => runtime.stop()));
+  });
+  afterAll(async () => {
+    await infra?.stop();
+  });
+  return {
+    get infra(): Infra {
+      return infra!;
+    },
+    async launch(setup: Setup): Promise<Runtime> {
+      const runtime = await startLauncher(setup);
+      running.push(runtime);
+      return runtime;
+    },
+  };
+}
