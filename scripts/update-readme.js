@@ -1,13 +1,35 @@
-// Rewrites the README's configuration table from the settings (run `npm run docs`).
+// Rewrites the README's generated parts (run `npm run docs`): the configuration table from the
+// settings, and the measured figures from bench/results.json (written by `npm run bench`).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { renderConfigTable } from '../dist/config/docs.js';
 
+function replaceBetween(text, name, content) {
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`README.md lacks ${start} … ${end}`);
+  return `${text.slice(0, from + start.length)}\n${content}\n${text.slice(to)}`;
+}
+
+function benchTable() {
+  const bench = JSON.parse(readFileSync(new URL('../bench/results.json', import.meta.url), 'utf8'));
+  const { machine } = bench;
+  const rows = bench.results.map((row) => `| ${row.metric} | ${row.value} ${row.unit} | ${row.notes} |`);
+  return [
+    `Measured on ${machine.date.slice(0, 10)}: Node ${machine.node}, ${machine.cpus} × ${machine.cpuModel}, ` +
+      `${machine.memoryGiB} GiB, redis ${machine.redis} (append-only, fsync always); ` +
+      `${bench.checks.filter((check) => check.ok).length}/${bench.checks.length} correctness checks passed.`,
+    '',
+    '| metric | value | notes |',
+    '| --- | --- | --- |',
+    ...rows,
+  ].join('\n');
+}
+
 const file = new URL('../README.md', import.meta.url);
-const readme = readFileSync(file, 'utf8');
-const start = '<!-- config-table:start -->';
-const end = '<!-- config-table:end -->';
-const from = readme.indexOf(start);
-const to = readme.indexOf(end);
-if (from < 0 || to < from) throw new Error(`README.md lacks ${start} … ${end}`);
-writeFileSync(file, `${readme.slice(0, from + start.length)}\n${renderConfigTable()}\n${readme.slice(to)}`);
-console.log('README.md configuration table updated');
+let readme = readFileSync(file, 'utf8');
+readme = replaceBetween(readme, 'config-table', renderConfigTable());
+readme = replaceBetween(readme, 'bench', benchTable());
+writeFileSync(file, readme);
+console.log('README.md: configuration table and measured figures updated');
