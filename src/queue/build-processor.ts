@@ -3,6 +3,7 @@ import { targetKey, type QueuedBuild } from '../build-request.js';
 import { KjlError, PermanentBuildError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { FailedRun, RunResult } from '../build-run.js';
+import { decide, type EntryState } from './dedup-policy.js';
 import type { BuildNotice, BuildNotifier, BuildRunner } from './ports.js';
 import type { TargetRegistry } from './target-registry.js';
 
@@ -46,47 +47,45 @@ export class BuildProcessor {
     const { requestId } = build;
     const target = targetKey(build.request);
     const log = this.options.logger.child({ requestId, target });
-    const holder = await registry.holder(target);
-
-    if (await registry.isCancelled(requestId)) {
-      // Cancelled while queued: whoever cancelled it announced it. While running (this entry holds
-      // its target, its worker stopped before seeing the Job go): announced here.
-      const running = holder === requestId;
-      if (running) await registry.release(target, requestId);
-      const attempt = build.run?.attempt ?? (await registry.runCount(requestId)) + 1;
-      throw await this.cancelled(
-        job,
-        attempt,
-        running ? 'cancelled while running' : 'cancelled while queued',
-        running,
-      );
-    }
-    // A request that already holds its target has started: it finishes even if newer content came.
-    if (holder !== requestId) {
-      const latest = await registry.latest(target);
-      if (latest && latest !== requestId) {
-        log.info({ by: latest }, 'superseded by newer content');
-        await this.notice(build, 'cancelled', build.run?.attempt ?? 1, {
+    const [holder, latest, cancelled, failedAt] = await Promise.all([
+      registry.holder(target),
+      registry.latest(target),
+      registry.isCancelled(requestId),
+      registry.failedAt(target),
+    ]);
+    const state: EntryState = {
+      requestId,
+      holder,
+      holderLive: holder !== undefined && holder !== requestId && (await this.isLive(holder)),
+      latest,
+      cancelled,
+      failedAt,
+      activeJobs: runner.activeJobCount(requestId),
+    };
+    const decision = decide(state, this.options, this.now());
+    const nextAttempt = async () => build.run?.attempt ?? (await registry.runCount(requestId)) + 1;
+    switch (decision.action) {
+      case 'cancel':
+        // Cancelled while queued: whoever cancelled it announced it. While running (this entry held
+        // its target, its worker stopped before seeing the Job go): announced here.
+        if (decision.running) await registry.release(target, requestId);
+        throw await this.cancelled(
+          job,
+          await nextAttempt(),
+          decision.running ? 'cancelled while running' : 'cancelled while queued',
+          decision.running,
+        );
+      case 'supersede':
+        log.info({ by: decision.by }, 'superseded by newer content');
+        await this.notice(build, 'cancelled', await nextAttempt(), {
           reason: 'Superseded',
-          message: `superseded by newer request ${latest}`,
+          message: `superseded by newer request ${decision.by}`,
         });
-        return { status: 'superseded', by: latest };
-      }
+        return { status: 'superseded', by: decision.by };
+      case 'wait':
+        return this.wait(job, token, decision.until, decision.reason);
     }
-    let stale: string | undefined;
-    if (holder && holder !== requestId) {
-      if (await this.isLive(holder))
-        return this.wait(job, token, this.now() + this.options.pollMs, `target busy with ${holder}`);
-      stale = holder;
-    }
-    const failedAt = await registry.failedAt(target);
-    if (failedAt !== undefined && this.now() < failedAt + this.options.failureBackoffMs) {
-      return this.wait(job, token, failedAt + this.options.failureBackoffMs, 'failure backoff');
-    }
-    if (runner.activeJobCount(requestId) >= this.options.maxConcurrentJobs) {
-      return this.wait(job, token, this.now() + this.options.pollMs, 'concurrent job limit reached');
-    }
-    if (!(await registry.acquire(target, requestId, stale))) {
+    if (!(await registry.acquire(target, requestId, decision.takeOver))) {
       return this.wait(job, token, this.now() + this.options.pollMs, 'target taken');
     }
 
