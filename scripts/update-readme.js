@@ -1,7 +1,7 @@
 // Rewrites the README's generated parts (run `npm run docs`): the configuration table from the
-// settings, and the measured figures from bench/results.json (written by `npm run bench`).
+// settings, the error table from the error codes, and the measured figures from bench/results.json (written by `npm run bench`).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { renderConfigTable } from '../dist/config/docs.js';
+import { renderConfigTable, renderErrorTable } from '../dist/config/docs.js';
 
 function replaceBetween(text, name, content) {
   const start = `<!-- ${name}:start -->`;
@@ -30,6 +30,7 @@ function benchTable() {
 const file = new URL('../README.md', import.meta.url);
 let readme = readFileSync(file, 'utf8');
 readme = replaceBetween(readme, 'config-table', renderConfigTable());
+readme = replaceBetween(readme, 'error-table', renderErrorTable());
 readme = replaceBetween(readme, 'bench', benchTable());
 writeFileSync(file, readme);
-console.log('README.md: configuration table and measured figures updated');
+console.log('README.md: configuration table, error table and measured figures updated');

@@ -171,3 +171,37 @@ export class KubeConfigError extends KjlError {
     super('KJL_K8S_CONFIG', message, options);
   }
 }
+
+/**
+ * Every error code kjl uses, with what it means and what to do. The README's error table is this
+ * list; a test checks that the code uses no other.
+ */
+export const ERROR_CODES: Readonly<Record<string, string>> = {
+  KJL_CONFIG_INVALID:
+    'The configuration did not validate; every violation is listed with its variable (exit code 2).',
+  KJL_USAGE: 'A command was called wrongly: a flag or argument named in the message (exit code 2).',
+  [InvalidMessageCode.MalformedJson]: 'Dead-lettered: the message body (or binary-mode data) is not JSON.',
+  [InvalidMessageCode.InvalidCloudEvent]:
+    'Dead-lettered: a required CloudEvent attribute is missing, empty or invalid.',
+  [InvalidMessageCode.UnsupportedSpecVersion]: 'Dead-lettered: `specversion` is not `1.0`.',
+  [InvalidMessageCode.UnexpectedEventType]:
+    'Dead-lettered: `type` is not the accepted one (`KJL_EVENT_TYPE`).',
+  [InvalidMessageCode.InvalidRequest]:
+    'Dead-lettered: the build request breaks its schema (field and reason named).',
+  [InvalidMessageCode.UnsafeValue]:
+    'Dead-lettered: a value holds control characters, quotes, shell or path metacharacters.',
+  [InvalidMessageCode.Oversized]: 'Dead-lettered: the body or a field is longer than allowed.',
+  KJL_QUEUE_UNAVAILABLE: 'Redis did not take a request; the SQS message is kept and received again later.',
+  KJL_SQS_ERROR: 'An SQS call failed (send, dead-letter); the queue URL is in the context.',
+  KJL_UNKNOWN_REQUEST: 'No queue entry has that request id (`kjl status`, `kjl cancel`).',
+  KJL_K8S_API: 'A Kubernetes API call failed after its retries; status, reason and Job are in the context.',
+  KJL_K8S_CONFIG: 'No Kubernetes configuration: no in-cluster service account and no kubeconfig.',
+  KJL_TEMPLATE_INVALID: 'A Job template of the allowlist is missing or invalid (file and field named).',
+  KJL_JOB_CONFLICT:
+    "A Job with the build's name exists and belongs to another request or to something else; the build fails.",
+  KJL_ENV_CONFLICT: 'The request sets an env variable its template already sets; the build fails.',
+  KJL_EVENT_SINK_FAILED: 'A build event could not be delivered after retries (the build goes on).',
+  KJL_REDIS_START_FAILED: '`kjl dev` or a test could not start its `redis-server` child.',
+  KJL_KUBELET_RULES_INVALID:
+    "The simulated cluster's kubelet rules file does not validate (every problem listed).",
+};

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { flagOf } from './flags.js';
+import { ERROR_CODES } from '../errors.js';
 import { SETTINGS } from './settings.js';
 
 /** The folder `KJL_TEMPLATES_DIR` defaults to: `templates/` of the installed package. */
@@ -37,4 +38,10 @@ export function renderConfigTable(settings: readonly DocumentedSetting[] = SETTI
       `| \`${setting.env}\` | \`${flagOf(setting.env)}\` | ${cell(defaultOf(setting))} | ${cell(setting.doc)} |`,
   );
   return ['| Variable | Flag | Default | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+/** The README's error table (Markdown): code and meaning, from ERROR_CODES. */
+export function renderErrorTable(codes: Readonly<Record<string, string>> = ERROR_CODES): string {
+  const rows = Object.entries(codes).map(([code, meaning]) => `| \`${code}\` | ${cell(meaning)} |`);
+  return ['| Code | Meaning |', '| --- | --- |', ...rows].join('\n');
 }

@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { defaultOf, renderConfigTable } from '../../src/config/docs.js';
+import { defaultOf, renderConfigTable, renderErrorTable } from '../../src/config/docs.js';
 import { flagOf } from '../../src/config/flags.js';
 import { SETTINGS } from '../../src/config/settings.js';
-import { InvalidMessageCode } from '../../src/errors.js';
+import { ERROR_CODES, InvalidMessageCode } from '../../src/errors.js';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BUILD_EVENT_TYPES } from '../../src/events/build-events.js';
 import { RETRYABLE } from '../../src/k8s/outcome.js';
 
@@ -24,6 +27,23 @@ describe('the README', () => {
   it('holds exactly the configuration table generated from SETTINGS', () => {
     // To update it: npm run docs
     expect(between('config-table')).toBe(renderConfigTable());
+  });
+
+  it('holds exactly the error table generated from ERROR_CODES', () => {
+    expect(between('error-table')).toBe(renderErrorTable());
+  });
+
+  it('documents every error code the code uses', () => {
+    const src = fileURLToPath(new URL('../../src', import.meta.url));
+    const variables = new Set<string>(SETTINGS.map((setting) => setting.env));
+    const used = new Set<string>();
+    for (const file of readdirSync(src, { recursive: true, encoding: 'utf8' })) {
+      if (!file.endsWith('.ts')) continue;
+      for (const [, code] of readFileSync(join(src, file), 'utf8').matchAll(/'(KJL_[A-Z_]+)'/g)) {
+        if (!variables.has(code!)) used.add(code!);
+      }
+    }
+    expect([...used].filter((code) => !(code in ERROR_CODES))).toEqual([]);
   });
 
   it('names every setting', () => {
