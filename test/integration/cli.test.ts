@@ -5,7 +5,7 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
 import { redisOptionsFromUrl } from '../../src/queue/redis-options.js';
-import { runKjl, spawnKjl, type KjlProcess } from '../support/cli.js';
+import { runCommand, runKjl, spawnKjl, type KjlProcess } from '../support/cli.js';
 import { waitFor } from '../support/wait.js';
 
 let dir: string;
@@ -53,9 +53,7 @@ describe('kjl dev and kjl publish', () => {
     );
     const job = await queue.getJob(requestId);
     expect(job!.data.request).toMatchObject({ ...request, template: 'kaniko' });
-    const jobs = await runKjl(['get', 'jobs', '-o', 'name'], {
-      cwd: dir,
-      command: 'kubectl',
+    const jobs = await runCommand('kubectl', ['get', 'jobs', '-o', 'name'], {
       env: { KUBECONFIG: kubeconfig },
     });
     expect(jobs.stdout.trim().split('\n')).toEqual(['job.batch/build-acme-invoice-0123abcd']);

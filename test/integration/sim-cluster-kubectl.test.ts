@@ -4,32 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimCluster, type SimCluster } from '../../src/dev/sim-cluster/index.js';
+import { runCommand, type CliResult } from '../support/cli.js';
 import { waitFor } from '../support/wait.js';
 
 let cluster: SimCluster;
 let dir: string;
-
-interface KubectlResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** kubectl against the simulated cluster, with its own discovery cache (ports get reused). */
 function kubectlArgs(args: string[]): string[] {
   return ['--kubeconfig', join(dir, 'kubeconfig'), '--cache-dir', join(dir, 'cache'), ...args];
 }
 
-function kubectl(...args: string[]): Promise<KubectlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('kubectl', kubectlArgs(args), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function kubectl(...args: string[]): Promise<CliResult> {
+  return runCommand('kubectl', kubectlArgs(args));
 }
 
 /** Splits kubectl's table output into rows of cells. */

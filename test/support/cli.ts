@@ -10,14 +10,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `kjl ...args` (or `command ...args`) to completion. */
-export function runKjl(
+/** Runs `file ...args` to completion, collecting what it prints. */
+export function runCommand(
+  file: string,
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; command?: string } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const [file, argv] = options.command ? [options.command, args] : [process.execPath, [KJL, ...args]];
-    const child = spawn(file, argv, {
+    const child = spawn(file, args, {
       cwd: options.cwd,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -29,6 +29,14 @@ export function runKjl(
     child.once('error', reject);
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Runs `kjl ...args` to completion. */
+export function runKjl(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
+  return runCommand(process.execPath, [KJL, ...args], options);
 }
 
 /** A long-running `kjl` child; `output()` is what it printed so far. */
