@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
 import { jobNameFor } from '../../src/k8s/job-name.js';
 import { runKjl } from '../support/cli.js';
-import { createSetup, ofType, useStack, type Setup } from '../support/stack.js';
+import { createSetup, ofType, stored, useStack, type Setup } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
 const stack = useStack();
@@ -42,7 +42,8 @@ describe('a failing build', () => {
     const failedAt = time(failed!.time);
     await waitFor(
       'the Job and its Pods to be gone',
-      () => setup.jobs().length === 0 && setup.pods().length === 0,
+      () =>
+        stored(stack.infra, setup, 'jobs').length === 0 && stored(stack.infra, setup, 'pods').length === 0,
       5000,
     );
 
@@ -133,7 +134,7 @@ describe('a Job name that is taken', () => {
     expect(failed!.data.message).toBe(
       `Job ${setup.namespace}/${name} already exists and belongs to something other than kjl`,
     );
-    expect(setup.jobs().map((job) => job.metadata.name)).toEqual([name]);
+    expect(stored(stack.infra, setup, 'jobs').map((job) => job.metadata.name)).toEqual([name]);
   });
 });
 
@@ -155,7 +156,8 @@ describe('kjl cancel', () => {
     expect(ofType(events, 'cancelled', requestId)[0]!.data.reason).toBe('Cancelled');
     await waitFor(
       'the Job and Pods gone',
-      () => setup.jobs().length === 0 && setup.pods().length === 0,
+      () =>
+        stored(stack.infra, setup, 'jobs').length === 0 && stored(stack.infra, setup, 'pods').length === 0,
       5000,
     );
     expect((await runKjl(['status', requestId], { env: setup.env })).stdout).toContain(': cancelled');
@@ -213,9 +215,9 @@ describe('the orphan sweep', () => {
     await stack.launch(setup);
     await waitFor(
       'the orphan deleted',
-      () => !setup.jobs().some((j) => j.metadata.name === 'orphan'),
+      () => !stored(stack.infra, setup, 'jobs').some((j) => j.metadata.name === 'orphan'),
       10_000,
     );
-    expect(setup.jobs().map((j) => j.metadata.name)).toEqual(['foreign']);
+    expect(stored(stack.infra, setup, 'jobs').map((j) => j.metadata.name)).toEqual(['foreign']);
   });
 });

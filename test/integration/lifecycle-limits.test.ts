@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
 import { jobNameFor } from '../../src/k8s/job-name.js';
-import { createSetup, ofType, useStack } from '../support/stack.js';
+import { createSetup, ofType, stored, useStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
 const stack = useStack();
@@ -27,7 +27,7 @@ describe('the concurrent job limit', () => {
       return status?.state === 'queued' ? status : undefined;
     });
     expect(queued.message).toBe('queued at position 1; the concurrent job limit (10/10) is reached');
-    expect(setup.jobs()).toHaveLength(10);
+    expect(stored(stack.infra, setup, 'jobs')).toHaveLength(10);
 
     const events = await setup.waitForEvents(
       'the 11th to start',

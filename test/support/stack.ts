@@ -39,41 +39,68 @@ export const TEST_RULES: KubeletRule[] = [
   { match: {}, action: 'succeed', seconds: 0.5 },
 ];
 
-/** One redis-server, one SQS-compatible server and one simulated cluster, shared by a test file. */
-export interface Infra {
+/** A redis-server and an SQS-compatible server of the tests' own, and a cluster to build on. */
+export interface BaseInfra {
   redis: RedisServer;
   sqs: EmbeddedSqs;
-  cluster: SimCluster;
   client: SQSClient;
   kubeconfigPath: string;
+  createNamespace(name: string): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** The same with the simulated cluster, shared by a test file. */
+export interface Infra extends BaseInfra {
+  cluster: SimCluster;
+}
+
+/** Redis and SQS started for the tests; the cluster is the caller's (`kubeconfigPath`). */
+export async function startBaseInfra(
+  kubeconfigPath: string,
+  createNamespace: (name: string) => Promise<void>,
+): Promise<BaseInfra> {
+  const redis = await RedisServer.start();
+  const sqs = await startEmbeddedSqs();
+  const client = createSqsClient({ region: 'us-east-1', endpoint: sqs.endpoint });
+  return {
+    redis,
+    sqs,
+    client,
+    kubeconfigPath,
+    createNamespace,
+    async stop() {
+      client.destroy();
+      await sqs.stop();
+      await redis.stop();
+    },
+  };
 }
 
 export async function startInfra(options: { rules?: KubeletRule[] } = {}): Promise<Infra> {
   const dir = await mkdtemp(join(tmpdir(), 'kjl-stack-'));
-  const redis = await RedisServer.start();
-  const sqs = await startEmbeddedSqs();
   const kubeconfigPath = join(dir, 'kubeconfig');
   const cluster = await startSimCluster({
     rules: options.rules ?? TEST_RULES,
     kubeconfigPath,
     historySize: 100_000,
   });
-  const client = createSqsClient({ region: 'us-east-1', endpoint: sqs.endpoint });
+  const base = await startBaseInfra(kubeconfigPath, async (name) => {
+    cluster.store.create('namespaces', { metadata: { name }, status: { phase: 'Active' } });
+  });
   return {
-    redis,
-    sqs,
+    ...base,
     cluster,
-    client,
-    kubeconfigPath,
     async stop() {
-      client.destroy();
+      await base.stop();
       await cluster.stop();
-      await sqs.stop();
-      await redis.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The Jobs or Pods of a setup's namespace, as the simulated cluster stores them. */
+export function stored(infra: Infra, setup: Setup, resource: 'jobs' | 'pods'): KubeObject[] {
+  return infra.cluster.store.list(resource, setup.namespace).items;
 }
 
 /** A received build CloudEvent (structured JSON from the events queue). */
@@ -112,15 +139,12 @@ export interface Setup {
     predicate: (events: ReceivedEvent[]) => boolean,
     timeoutMs?: number,
   ): Promise<ReceivedEvent[]>;
-  /** the namespace's Jobs and Pods as the simulated cluster stores them */
-  jobs(): KubeObject[];
-  pods(): KubeObject[];
 }
 
-export async function createSetup(infra: Infra, env: Record<string, string> = {}): Promise<Setup> {
+export async function createSetup(infra: BaseInfra, env: Record<string, string> = {}): Promise<Setup> {
   const id = randomUUID().slice(0, 8);
   const namespace = `t-${id}`;
-  infra.cluster.store.create('namespaces', { metadata: { name: namespace }, status: { phase: 'Active' } });
+  await infra.createNamespace(namespace);
   const queueUrl = infra.sqs.server.createQueue(`${id}-builds`).queueUrl;
   const dlqUrl = infra.sqs.server.createQueue(`${id}-builds-dlq`).queueUrl;
   const eventsUrl = infra.sqs.server.createQueue(`${id}-events`).queueUrl;
@@ -154,7 +178,6 @@ export async function createSetup(infra: Infra, env: Record<string, string> = {}
       );
     }
   };
-  const inNamespace = (resource: 'jobs' | 'pods') => infra.cluster.store.list(resource, namespace).items;
   return {
     env: fullEnv,
     config: loadConfig(fullEnv),
@@ -181,8 +204,6 @@ export async function createSetup(infra: Infra, env: Record<string, string> = {}
         100,
       );
     },
-    jobs: () => inNamespace('jobs'),
-    pods: () => inNamespace('pods'),
   };
 }
 
