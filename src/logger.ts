@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -14,22 +14,18 @@ export const REDACTED_PATHS = [
   '*.headers.authorization',
   'secretAccessKey',
   '*.secretAccessKey',
-  'config.api.token',
-  'config.dashboard.password',
 ];
 
 export interface LoggerSettings {
   level: string;
-  pretty?: boolean;
 }
 
 /** The one pino root of a process; modules take `logger.child({ module })`. */
-export function createLogger(settings: LoggerSettings, destination?: pino.DestinationStream): Logger {
-  const options: LoggerOptions = {
+export function createLogger(settings: LoggerSettings): Logger {
+  return pino({
     level: settings.level,
     base: { service: 'kjl' },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-  };
-  return destination ? pino(options, destination) : pino(options);
+  });
 }

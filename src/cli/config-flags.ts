@@ -8,8 +8,6 @@ import {
 import { flagOf } from '../config/flags.js';
 import { SETTINGS } from '../config/settings.js';
 
-export { flagOf };
-
 function attributeOf(variable: string): string {
   return flagOf(variable)
     .slice(2)

@@ -1,3 +1,4 @@
+import type { SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
@@ -13,6 +14,7 @@ import {
 } from '../intake/publisher.js';
 import { createSqsClient } from '../intake/sqs-client.js';
 import { readDevState } from './dev-state.js';
+import { requestLimits } from './runtime.js';
 
 interface PublishOptions {
   thirdPartyId?: string;
@@ -95,14 +97,8 @@ export function publishCommand(): Command {
         options.endpoint ?? config.sqs.endpoint ?? (queueUrl === dev?.queueUrl ? dev.sqsEndpoint : undefined);
       const count = positiveInt(options.count, '--count');
       const attributes = { type: config.intake.eventType, source: options.source };
-      const limits = {
-        templates: config.k8s.templates,
-        defaultTemplate: config.k8s.defaultTemplate,
-        maxEnvEntries: config.intake.maxEnvEntries,
-        maxCpu: config.intake.maxCpu,
-        maxMemory: config.intake.maxMemory,
-      };
-      let messages;
+      const limits = requestLimits(config);
+      let entries: { message: Omit<SendMessageBatchRequestEntry, 'Id'>; requestId?: string }[];
       if (options.file) {
         const body = await readFile(options.file, 'utf8').catch((error: Error) => {
           throw new UsageError(`--file: cannot read ${options.file}: ${error.message}`);
@@ -114,16 +110,15 @@ export function publishCommand(): Command {
             throw new UsageError(`--file ${options.file}: ${error.message} [${error.code}]`);
           throw error;
         }
-        messages = Array.from({ length: count }, () => ({ MessageBody: body }));
+        entries = Array.from({ length: count }, () => ({ message: { MessageBody: body } }));
       } else {
         const schema = buildRequestSchema(limits);
-        messages = requestsFromFlags(options, count).map((request) => {
+        entries = requestsFromFlags(options, count).map((request) => {
           const checked = schema.safeParse(request);
           if (!checked.success) {
-            const issue = checked.error.issues[0]!;
-            const flag = FLAG_OF_FIELD[String(issue.path[0])] ?? String(issue.path[0]);
+            const field = String(checked.error.issues[0]!.path[0]);
             throw new UsageError(
-              `${flag}: ${issue.message} (got ${JSON.stringify(request[String(issue.path[0])])})`,
+              `${FLAG_OF_FIELD[field] ?? field}: ${checked.error.issues[0]!.message} (got ${JSON.stringify(request[field])})`,
             );
           }
           return {
@@ -132,17 +127,14 @@ export function publishCommand(): Command {
           };
         });
       }
-      const sqs = createSqsClient({
-        region: options.region ?? config.sqs.region,
-        ...(endpoint ? { endpoint } : {}),
-      });
+      const sqs = createSqsClient({ region: options.region ?? config.sqs.region, endpoint });
       const ids = await sendMessages(
         sqs,
         queueUrl,
-        messages.map((entry) => ('message' in entry ? entry.message : entry)),
+        entries.map((entry) => entry.message),
       );
       if (count === 1) {
-        const requestId = 'requestId' in messages[0]! ? messages[0].requestId : undefined;
+        const { requestId } = entries[0]!;
         console.log(`sent message ${ids[0]}${requestId ? ` (request ${requestId})` : ''} to ${queueUrl}`);
       } else {
         console.log(`sent ${ids.length} messages to ${queueUrl}`);

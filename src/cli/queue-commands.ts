@@ -4,9 +4,8 @@ import { UsageError } from '../errors.js';
 import { createKubeClients, loadKubeConfig } from '../k8s/kube-client.js';
 import { deleteRequestJobs } from '../k8s/request-jobs.js';
 import { createLogger } from '../logger.js';
-import type { QueuedBuild } from '../build-request.js';
 import { BuildQueue } from '../queue/build-queue.js';
-import type { BuildNotice } from '../queue/ports.js';
+import { noticeOf, type BuildNotice } from '../queue/ports.js';
 import { addConfigFlags, configFromFlags } from './config-flags.js';
 import { readDevState } from './dev-state.js';
 import { createNotifier, queueOptions } from './runtime.js';
@@ -51,11 +50,6 @@ async function announce(config: Config, notices: BuildNotice[]): Promise<void> {
   }
 }
 
-function noticeOf(build: QueuedBuild, phase: BuildNotice['phase'], attempt: number): BuildNotice {
-  const { thirdPartyId, parserId, contentHash } = build.request;
-  return { phase, requestId: build.requestId, thirdPartyId, parserId, contentHash, attempt };
-}
-
 /** `kjl status <requestId>`: where a request stands. */
 export function statusCommand(): Command {
   return queueCommand('status', 'show where a build request stands')
@@ -82,11 +76,10 @@ export function cancelCommand(): Command {
       }
       if (outcome.outcome === 'queued') {
         await announce(config, [
-          {
-            ...noticeOf(outcome.build, 'cancelled', outcome.attempt),
+          noticeOf(outcome.build, 'cancelled', outcome.attempt, {
             reason: 'Cancelled',
             message: 'cancelled while queued',
-          },
+          }),
         ]);
         console.log(`${requestId} cancelled (it was queued)`);
         return;

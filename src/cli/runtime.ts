@@ -1,5 +1,7 @@
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { FastifyInstance } from 'fastify';
+import { awsClientSettings } from '../aws.js';
+import type { RequestLimits } from '../build-request.js';
 import type { Config } from '../config/config.js';
 import { UsageError } from '../errors.js';
 import { buildEvent, defaultEventSource, type BuildEventInput } from '../events/build-events.js';
@@ -17,7 +19,7 @@ import type { Logger } from '../logger.js';
 import { BuildProcessor } from '../queue/build-processor.js';
 import { BuildQueue, type BuildQueueOptions } from '../queue/build-queue.js';
 import { BuildWorker } from '../queue/build-worker.js';
-import type { BuildNotifier } from '../queue/ports.js';
+import { noticeOf, type BuildNotifier } from '../queue/ports.js';
 
 /** A running kjl: the parts `kjl start` and `kjl dev` wire together. */
 export interface Runtime {
@@ -59,17 +61,22 @@ export function queueOptions(config: Config, logger: Logger): BuildQueueOptions 
   };
 }
 
+/** What a build request may ask for, from the config (the intake and `kjl publish` check the same). */
+export function requestLimits(config: Config): RequestLimits {
+  return {
+    templates: config.k8s.templates,
+    defaultTemplate: config.k8s.defaultTemplate,
+    maxEnvEntries: config.intake.maxEnvEntries,
+    maxCpu: config.intake.maxCpu,
+    maxMemory: config.intake.maxMemory,
+  };
+}
+
 /** The events adapter behind the queue's notifier: one CloudEvent per notice. */
 export function createNotifier(config: Config, logger: Logger): { events: EventSink; notify: BuildNotifier } {
   const events = createEventSink(config.events.sink, {
-    region: config.sqs.region,
-    ...(config.sqs.endpoint
-      ? {
-          endpoint: config.sqs.endpoint,
-          credentials: { accessKeyId: 'kjl-local', secretAccessKey: 'kjl-local' },
-        }
-      : {}),
-    logger: logger.child({ module: 'events' }),
+    ...awsClientSettings({ region: config.sqs.region, endpoint: config.sqs.endpoint }),
+    logger,
   });
   const source = defaultEventSource(config.k8s.namespace);
   return { events, notify: (notice) => events.send(buildEvent(notice as BuildEventInput, { source })) };
@@ -158,10 +165,7 @@ export async function startRuntime(
   const workers = runsWorkers ? await startWorkers(config, queue, notify, logger) : undefined;
   let intake: SqsIntake | undefined;
   const sqs = runsIntake
-    ? createSqsClient({
-        region: config.sqs.region,
-        ...(config.sqs.endpoint ? { endpoint: config.sqs.endpoint } : {}),
-      })
+    ? createSqsClient({ region: config.sqs.region, endpoint: config.sqs.endpoint })
     : undefined;
   if (sqs) {
     const queueUrl = config.sqs.queueUrl!;
@@ -177,27 +181,20 @@ export async function startRuntime(
       parse: {
         eventType: config.intake.eventType,
         wrapSource: `kjl/sqs/${queueUrl.split('/').at(-1)}`,
-        limits: {
-          templates: config.k8s.templates,
-          defaultTemplate: config.k8s.defaultTemplate,
-          maxEnvEntries: config.intake.maxEnvEntries,
-          maxCpu: config.intake.maxCpu,
-          maxMemory: config.intake.maxMemory,
-        },
+        limits: requestLimits(config),
       },
       submitter: queue,
       logger: logger.child({ module: 'intake' }),
       onSubmitted: (build, result) => {
         if (result.status === 'duplicate') return;
-        void notify({
-          phase: 'queued',
-          requestId: build.requestId,
-          thirdPartyId: build.request.thirdPartyId,
-          parserId: build.request.parserId,
-          contentHash: build.request.contentHash,
-          attempt: result.attempt ?? 1,
-          ...(result.position ? { queuePosition: result.position } : {}),
-        }).catch((error: unknown) =>
+        void notify(
+          noticeOf(
+            build,
+            'queued',
+            result.attempt ?? 1,
+            result.position ? { queuePosition: result.position } : {},
+          ),
+        ).catch((error: unknown) =>
           logger.warn({ err: error, requestId: build.requestId }, 'could not send queued event'),
         );
       },

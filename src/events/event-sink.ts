@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { BuildEventData } from './build-events.js';
 import { HttpEventSink } from './http-sink.js';
 import { SnsEventSink } from './sns-sink.js';
-import type { AwsCredentials } from './aws-message.js';
+import type { AwsCredentials } from './aws-sink.js';
 import { SqsEventSink } from './sqs-sink.js';
 
 /** Where build events go. `send` resolves once the sink has taken the event. */

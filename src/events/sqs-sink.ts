@@ -1,7 +1,5 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { CloudEvent } from 'cloudevents';
-import { awsClientConfig, eventMessage, isTransientAwsError, type AwsSinkOptions } from './aws-message.js';
-import type { BuildEventData } from './build-events.js';
+import { AwsEventSink, awsClientConfig, type AwsSinkOptions, type EventMessage } from './aws-sink.js';
 
 export interface SqsEventSinkOptions extends AwsSinkOptions {
   queueUrl: string;
@@ -17,30 +15,16 @@ function regionOfQueueUrl(queueUrl: string): string | undefined {
 }
 
 /**
- * Sends each event to an SQS queue, once (retries are the caller's: see `createEventSink`).
- * The body is the structured-mode CloudEvent (JSON); the message attributes `ce-type`, `ce-id`,
- * `ce-source` and `ce-subject` let consumers filter without parsing it. On a FIFO queue the
- * message group is the subject (the build target, so a target's events stay in order) and the
- * deduplication id is the event id.
+ * Sends each event to an SQS queue. The body is the structured-mode CloudEvent (JSON); the message
+ * attributes `ce-type`, `ce-id`, `ce-source` and `ce-subject` let consumers filter without parsing it.
  */
-export class SqsEventSink {
-  readonly description: string;
-  private readonly client: SQSClient;
-  private readonly fifo: boolean;
-
+export class SqsEventSink extends AwsEventSink<SQSClient> {
   constructor(private readonly options: SqsEventSinkOptions) {
-    this.description = `sqs ${options.queueUrl}`;
-    this.fifo = options.queueUrl.endsWith('.fifo');
-    this.client = new SQSClient(
-      awsClientConfig(
-        options,
-        options.endpoint ? options.region : (regionOfQueueUrl(options.queueUrl) ?? options.region),
-      ),
-    );
+    const region = options.endpoint ? options.region : (regionOfQueueUrl(options.queueUrl) ?? options.region);
+    super(`sqs ${options.queueUrl}`, options.queueUrl, new SQSClient(awsClientConfig(options, region)));
   }
 
-  async send(event: CloudEvent<BuildEventData>): Promise<void> {
-    const message = eventMessage(event, this.fifo);
+  protected async deliver(message: EventMessage): Promise<void> {
     await this.client.send(
       new SendMessageCommand({
         QueueUrl: this.options.queueUrl,
@@ -49,13 +33,5 @@ export class SqsEventSink {
         ...message.fifo,
       }),
     );
-  }
-
-  isTransient(error: unknown): boolean {
-    return isTransientAwsError(error);
-  }
-
-  async close(): Promise<void> {
-    this.client.destroy();
   }
 }

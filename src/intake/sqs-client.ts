@@ -1,20 +1,7 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { awsClientSettings, type AwsEndpoint } from '../aws.js';
 
-export interface SqsClientOptions {
-  region: string;
-  /** SQS-compatible endpoint (LocalStack, fauxqs); those accept any credentials */
-  endpoint?: string;
-}
-
-/** The SQS client: AWS's default credential chain, or placeholder credentials for a local endpoint. */
-export function createSqsClient(options: SqsClientOptions): SQSClient {
-  return new SQSClient({
-    region: options.region,
-    ...(options.endpoint
-      ? {
-          endpoint: options.endpoint,
-          credentials: { accessKeyId: 'kjl-local', secretAccessKey: 'kjl-local' },
-        }
-      : {}),
-  });
+/** The SQS client of an endpoint: AWS, or a compatible one (LocalStack, fauxqs). */
+export function createSqsClient(endpoint: AwsEndpoint): SQSClient {
+  return new SQSClient(awsClientSettings(endpoint));
 }

@@ -1,6 +1,6 @@
 import { ChangeMessageVisibilityBatchCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
-import type { QueuedBuild } from '../build-request.js';
+import { targetKey, type QueuedBuild } from '../build-request.js';
 import { InvalidMessageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { sendToDeadLetter, type Rejected } from './dead-letter.js';
@@ -45,8 +45,6 @@ export interface SqsIntakeOptions {
   logger: Logger;
   /** called for every request the queue accepted (status `queued`, `duplicate`, `requeued`) */
   onSubmitted?: (build: QueuedBuild, outcome: SubmitOutcome) => void;
-  /** called for every invalid message, with its reason */
-  onInvalid?: (error: InvalidMessageError) => void;
 }
 
 const MAX_REMEMBERED = 10_000;
@@ -110,10 +108,6 @@ export class SqsIntake {
     });
   }
 
-  get running(): boolean {
-    return this.consumer.status.isRunning;
-  }
-
   private backoffMs(): number {
     const factor = Math.min(2 ** Math.max(0, this.failures - 1), MAX_BACKOFF_FACTOR);
     return this.options.retryBackoffSeconds * 1000 * factor;
@@ -143,21 +137,18 @@ export class SqsIntake {
         rejected.push({ message, error });
         continue;
       }
-      const log = this.logger.child({ requestId: build.requestId, messageId: message.MessageId });
       if (deferred.length > 0) {
         deferred.push(message);
         continue;
       }
+      const log = this.logger.child({ requestId: build.requestId, messageId: message.MessageId });
       try {
         const outcome = await this.options.submitter.submit(build);
         const { status } = outcome;
         this.failures = 0;
         if (status === 'duplicate') this.counts.deduplicated += 1;
         else this.counts.queued += 1;
-        log.info(
-          { status, target: `${build.request.thirdPartyId}/${build.request.parserId}` },
-          'request accepted',
-        );
+        log.info({ status, target: targetKey(build.request) }, 'request accepted');
         this.options.onSubmitted?.(build, outcome);
         done.push(message);
       } catch (error) {
@@ -174,7 +165,6 @@ export class SqsIntake {
   private async deadLetter(rejected: Rejected[]): Promise<Message[]> {
     this.counts.invalid += rejected.length;
     for (const { message, error } of rejected) {
-      this.options.onInvalid?.(error);
       if (this.options.dlqUrl || !this.loggedInvalid.has(message.MessageId ?? '')) {
         this.logger.info(
           { messageId: message.MessageId, code: error.code, reason: error.message },

@@ -1,11 +1,12 @@
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import type { QueuedBuild } from '../build-request.js';
 import type { RunResult, StartedRun } from '../build-run.js';
 import { KubeApiError, PermanentBuildError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { callApi } from './api-retry.js';
 import { imageOf, buildJob, mainContainerOf, type JobSpecOptions } from './job-spec.js';
-import { isFinished, type JobWatcher } from './job-watcher.js';
+import type { JobWatcher } from './job-watcher.js';
+import { isFinished, millis, newestFirst } from './kube-objects.js';
 import type { KubeClients } from './kube-client.js';
 import { labelKeys, labelValue } from './labels.js';
 import { classifyJob, type JobOutcome } from './outcome.js';
@@ -27,19 +28,12 @@ export interface JobRunnerOptions {
   cleanupTimeoutMs?: number;
 }
 
-const ATTEMPT_LABEL = (prefix: string) => `${prefix}/attempt`;
 const VANISHED: JobOutcome = {
   state: 'failed',
   reason: 'Cancelled',
   retryable: false,
   message: 'the Job was deleted',
 };
-
-function time(value: Date | string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = value instanceof Date ? value.getTime() : Date.parse(value);
-  return Number.isFinite(parsed) ? parsed : undefined;
-}
 
 /**
  * Runs one build as a Kubernetes Job: builds it from its template, creates it under its
@@ -67,12 +61,12 @@ export class JobRunner {
   ): Promise<RunResult> {
     const template = this.options.catalog.get(build.request.template);
     const manifest = buildJob(build.request, template, this.options.spec);
-    manifest.metadata!.labels![ATTEMPT_LABEL(this.options.spec.labelPrefix)] = String(attempt);
+    manifest.metadata!.labels![this.labels.attempt] = String(attempt);
     const jobName = manifest.metadata!.name!;
     const image = imageOf(manifest, this.options.spec.labelPrefix);
     const log = this.options.logger.child({ requestId: build.requestId, jobName, attempt });
     const { job, adopted } = await this.createOrAdopt(manifest, build.requestId, attempt, log);
-    const startedAt = adopted ? (time(job.metadata?.creationTimestamp) ?? this.now()) : this.now();
+    const startedAt = adopted ? (millis(job.metadata?.creationTimestamp) ?? this.now()) : this.now();
     await onStarted({ jobName, ...(image ? { image } : {}), adopted, startedAt });
     const outcome = await this.awaitOutcome(jobName, job.metadata!.uid!);
     const finishedAt = this.now();
@@ -137,7 +131,7 @@ export class JobRunner {
           { context },
         );
       }
-      if (labels[ATTEMPT_LABEL(this.options.spec.labelPrefix)] !== String(attempt) && isFinished(existing)) {
+      if (labels[this.labels.attempt] !== String(attempt) && isFinished(existing)) {
         log.info('removing the finished Job of an earlier attempt');
         await this.deleteJob(name, log);
         continue;
@@ -161,17 +155,18 @@ export class JobRunner {
       const check = () => {
         const job = watcher.job(jobName);
         if (!job || job.metadata?.uid !== uid) {
-          if (seen) return settle(VANISHED);
-          if (!verifying) void verify();
-          return;
+          if (seen) settle(VANISHED);
+          return seen;
         }
         seen = true;
         const outcome = classifyJob(job, watcher.podsOf(jobName), this.now(), {
           startTimeoutSeconds: this.options.startTimeoutSeconds,
         });
         if (outcome.state === 'succeeded' || outcome.state === 'failed') settle(outcome);
+        return true;
       };
-      // Not in the cache yet: the watch may lag the create; ask the API whether it still exists.
+      // Still not in the cache a recheck later: the watch may lag the create, or the Job went before
+      // the cache saw it; ask the API which.
       const verify = async () => {
         verifying = true;
         try {
@@ -189,7 +184,9 @@ export class JobRunner {
       const unsubscribe = watcher.onChange((key) => {
         if (key === jobName) check();
       });
-      const timer = setInterval(check, this.options.recheckMs ?? 1000);
+      const timer = setInterval(() => {
+        if (!check() && !verifying) void verify();
+      }, this.options.recheckMs ?? 1000);
       check();
     });
   }
@@ -201,9 +198,7 @@ export class JobRunner {
     log: Logger,
   ) {
     const pods = this.options.watcher.podsOf(jobName);
-    const newest = (a: V1Pod, b: V1Pod) =>
-      (time(b.metadata?.creationTimestamp) ?? 0) - (time(a.metadata?.creationTimestamp) ?? 0);
-    const pod = pods.find((candidate) => candidate.metadata?.name === podName) ?? pods.sort(newest)[0];
+    const pod = pods.find((candidate) => candidate.metadata?.name === podName) ?? pods.sort(newestFirst)[0];
     if (!pod?.metadata?.name) return [];
     try {
       const text = await callApi(
@@ -240,22 +235,10 @@ export class JobRunner {
     } catch (error) {
       if (!(error instanceof KubeApiError) || error.status !== 404) throw error;
     }
-    const deadline = this.now() + (this.options.cleanupTimeoutMs ?? 10_000);
     const { watcher } = this.options;
-    while ((watcher.job(jobName) || watcher.podsOf(jobName).length > 0) && this.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const gone = () => !watcher.job(jobName) && watcher.podsOf(jobName).length === 0;
+    await watcher.until(jobName, gone, this.options.cleanupTimeoutMs ?? 10_000);
     log.info('job and pods deleted');
-  }
-
-  /** Deletes the Job of a request, if the cache knows one. */
-  async deleteJobOf(requestId: string): Promise<boolean> {
-    const value = labelValue(requestId);
-    const jobs = this.options.watcher
-      .allJobs()
-      .filter((job) => job.metadata?.labels?.[this.labels.requestId] === value);
-    for (const job of jobs) await this.deleteJob(job.metadata!.name!);
-    return jobs.length > 0;
   }
 
   activeJobCount(exceptRequestId?: string): number {

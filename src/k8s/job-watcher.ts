@@ -2,6 +2,7 @@ import { ListWatch, Watch, type KubeConfig, type V1Job, type V1Pod } from '@kube
 import type { Logger } from '../logger.js';
 import { callApi } from './api-retry.js';
 import type { KubeClients } from './kube-client.js';
+import { isFinished } from './kube-objects.js';
 
 export interface JobWatcherOptions {
   clients: KubeClients;
@@ -24,15 +25,6 @@ export function jobNameOfPod(pod: V1Pod): string | undefined {
   const labels = pod.metadata?.labels ?? {};
   for (const key of JOB_NAME_LABELS) if (labels[key]) return labels[key];
   return pod.metadata?.ownerReferences?.find((owner) => owner.kind === 'Job')?.name;
-}
-
-/** True when a Job has reached Complete or Failed (either condition order). */
-export function isFinished(job: V1Job): boolean {
-  return (job.status?.conditions ?? []).some(
-    (condition) =>
-      condition.status === 'True' &&
-      ['Complete', 'Failed', 'SuccessCriteriaMet', 'FailureTarget'].includes(condition.type),
-  );
 }
 
 /**
@@ -139,6 +131,25 @@ export class JobWatcher {
   onChange(listener: KeyListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Resolves true once `done()` holds, checked now and after every change to the Job or its Pods;
+   * false when `timeoutMs` passes first.
+   */
+  until(jobName: string, done: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (done()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (result: boolean) => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(result);
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const unsubscribe = this.onChange((key) => {
+        if (key === jobName && done()) finish(true);
+      });
+    });
   }
 
   job(name: string): V1Job | undefined {

@@ -25,6 +25,8 @@ export interface LabelKeys {
   requestId: string;
   /** first 8 hex characters of the content hash */
   contentHash: string;
+  /** the run number the Job was created for (set by the runner, not the pure builder) */
+  attempt: string;
 }
 
 /** Annotation keys under a prefix. */
@@ -48,6 +50,7 @@ export function labelKeys(prefix: string): LabelKeys {
     parserId: `${prefix}/parser-id`,
     requestId: `${prefix}/request-id`,
     contentHash: `${prefix}/content-hash`,
+    attempt: `${prefix}/attempt`,
   };
 }
 
@@ -65,12 +68,6 @@ export function annotationKeys(prefix: string): AnnotationKeys {
 /** Selector of the Jobs (and Pods) of one request. */
 export function requestSelector(prefix: string, requestId: string): string {
   return `${MANAGED_BY_SELECTOR},${labelKeys(prefix).requestId}=${labelValue(requestId)}`;
-}
-
-/** Selector of the Jobs (and Pods) of one target. */
-export function targetSelector(prefix: string, thirdPartyId: string, parserId: string): string {
-  const keys = labelKeys(prefix);
-  return `${MANAGED_BY_SELECTOR},${keys.thirdPartyId}=${labelValue(thirdPartyId)},${keys.parserId}=${labelValue(parserId)}`;
 }
 
 /** A valid label value (k8s-api.md §4). */

@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import { callApi } from './api-retry.js';
-import { isFinished, jobNameOfPod, type JobWatcher } from './job-watcher.js';
+import { jobNameOfPod, type JobWatcher } from './job-watcher.js';
+import { isFinished, millis } from './kube-objects.js';
 import type { KubeClients } from './kube-client.js';
 import { labelKeys } from './labels.js';
 
@@ -66,8 +67,7 @@ export class OrphanSweeper {
       const owner = jobNameOfPod(pod);
       if (!name || pod.metadata?.deletionTimestamp || (owner && jobNames.has(owner))) continue;
       // The Pod watch may run ahead of the Job watch: a young pod's Job may just not be cached yet.
-      const created = new Date(pod.metadata?.creationTimestamp ?? 0).getTime();
-      if (Date.now() - created < MIN_ORPHAN_AGE_MS) continue;
+      if (Date.now() - (millis(pod.metadata?.creationTimestamp) ?? 0) < MIN_ORPHAN_AGE_MS) continue;
       await callApi('delete orphan pod', () => clients.core.deleteNamespacedPod({ name, namespace }), {
         namespace,
         pod: name,

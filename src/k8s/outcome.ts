@@ -5,6 +5,7 @@ import type {
   V1Pod,
   V1PodCondition,
 } from '@kubernetes/client-node';
+import { millis, newestFirst, trueCondition } from './kube-objects.js';
 
 /** Why a Job failed, as kjl reports it (events, metrics `reason` label, dead-letter entries). */
 export type FailureReason =
@@ -84,17 +85,6 @@ const CREATE_WAITING = new Set(['CreateContainerConfigError', 'CreateContainerEr
 const EVICTION = new Set(['TerminationByKubelet', 'EvictionByEvictionAPI']);
 const NODE_LOST = new Set(['DeletionByTaintManager', 'DeletionByPodGC']);
 
-function isTrue(conditions: readonly V1JobCondition[], ...types: string[]): V1JobCondition | undefined {
-  return conditions.find((condition) => types.includes(condition.type) && condition.status === 'True');
-}
-
-/** Epoch ms of an API timestamp: a Date from client-node's deserializer, or the raw string. */
-function millis(value: Date | string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
-  return Number.isNaN(ms) ? undefined : ms;
-}
-
 function failed(
   reason: FailureReason,
   fields: Omit<JobOutcome, 'state' | 'reason' | 'retryable'>,
@@ -146,9 +136,7 @@ function podsOf(job: V1Job, pods: readonly V1Pod[]): V1Pod[] {
       })
     : [...pods];
   // newest first: the last attempt tells the most
-  return own.sort(
-    (a, b) => (millis(b.metadata?.creationTimestamp) ?? 0) - (millis(a.metadata?.creationTimestamp) ?? 0),
-  );
+  return own.sort(newestFirst);
 }
 
 /** The cause of a failed Job, read from its pods first, then from its condition. */
@@ -244,11 +232,11 @@ export function classifyJob(
   const conditions = job.status?.conditions ?? [];
   const own = podsOf(job, pods);
 
-  if (isTrue(conditions, 'Complete', 'SuccessCriteriaMet')) {
+  if (trueCondition(conditions, 'Complete', 'SuccessCriteriaMet')) {
     const pod = own.find((candidate) => candidate.status?.phase === 'Succeeded');
     return pod?.metadata?.name ? { state: 'succeeded', podName: pod.metadata.name } : { state: 'succeeded' };
   }
-  const failure = isTrue(conditions, 'Failed', 'FailureTarget');
+  const failure = trueCondition(conditions, 'Failed', 'FailureTarget');
   if (failure) {
     const ordered = [
       ...own.filter((pod) => pod.status?.phase === 'Failed'),
@@ -262,7 +250,7 @@ export function classifyJob(
   }
   // suspended (by an operator, or created suspended for a queueing system such as Kueue): waiting,
   // with no start timeout, since its pods are not meant to exist yet
-  const suspended = isTrue(conditions, 'Suspended');
+  const suspended = trueCondition(conditions, 'Suspended');
   if (suspended || job.spec?.suspend === true) {
     return { state: 'pending', message: suspended?.message || 'Job suspended' };
   }

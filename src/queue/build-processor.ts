@@ -1,10 +1,10 @@
 import { DelayedError, type Job, type Queue } from 'bullmq';
-import { targetKey, type QueuedBuild } from '../build-request.js';
+import { targetKey, type FailureRecord, type QueuedBuild } from '../build-request.js';
 import { KjlError, PermanentBuildError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { FailedRun, RunResult } from '../build-run.js';
 import { decide, type EntryState } from './dedup-policy.js';
-import type { BuildNotice, BuildNotifier, BuildRunner } from './ports.js';
+import { noticeOf, type BuildNotice, type BuildNotifier, type BuildRunner } from './ports.js';
 import type { TargetRegistry } from './target-registry.js';
 
 export interface BuildProcessorOptions {
@@ -154,25 +154,11 @@ export class BuildProcessor {
     if (run.vanished && (await this.options.registry.isCancelled(build.requestId))) {
       return this.cancelled(job, attempt, 'cancelled while running', true, run);
     }
-    const reason = run.vanished ? 'JobDeleted' : run.reason;
-    const message = run.vanished ? 'the Job was deleted before it finished' : run.message;
-    const retryable = run.vanished || run.retryable;
-    return this.fail(
-      job,
-      attempt,
-      {
-        reason,
-        message,
-        retryable,
-        jobName: run.jobName,
-        logTail: run.logTail,
-        ...(run.exitCode !== undefined ? { exitCode: run.exitCode } : {}),
-        ...(run.image ? { image: run.image } : {}),
-        startedAt: run.startedAt,
-        finishedAt: run.finishedAt,
-      },
-      log,
-    );
+    const { status: _status, vanished, ...details } = run;
+    const outcome = vanished
+      ? { reason: 'JobDeleted', message: 'the Job was deleted before it finished', retryable: true }
+      : { reason: run.reason, message: run.message, retryable: run.retryable };
+    return this.fail(job, attempt, { ...details, ...outcome }, log);
   }
 
   /** Records a cancellation on the entry (the failed set shows it), announces it when asked. */
@@ -184,18 +170,13 @@ export class BuildProcessor {
     run?: FailedRun,
   ): Promise<Error> {
     const build = job.data;
-    const at = this.now();
-    await job.updateData({
-      ...build,
-      failure: {
-        reason: 'Cancelled',
-        message,
-        attempt,
-        retryable: false,
-        logTail: [],
-        at,
-        ...(run ? { jobName: run.jobName } : {}),
-      },
+    await this.record(job, {
+      reason: 'Cancelled',
+      message,
+      attempt,
+      retryable: false,
+      logTail: [],
+      ...(run ? { jobName: run.jobName } : {}),
     });
     if (announce) {
       await this.notice(build, 'cancelled', attempt, {
@@ -244,21 +225,16 @@ export class BuildProcessor {
   ): Promise<Error> {
     const build = job.data;
     const target = targetKey(build.request);
-    const at = this.now();
-    await this.options.registry.recordFailure(target, at);
+    await this.options.registry.recordFailure(target, this.now());
     const willRetry = failure.retryable && job.attemptsMade + 1 < this.options.maxAttempts;
-    await job.updateData({
-      ...build,
-      failure: {
-        reason: failure.reason,
-        message: failure.message,
-        attempt,
-        retryable: failure.retryable,
-        logTail: failure.logTail,
-        at,
-        ...(failure.jobName ? { jobName: failure.jobName } : {}),
-        ...(failure.exitCode !== undefined ? { exitCode: failure.exitCode } : {}),
-      },
+    await this.record(job, {
+      reason: failure.reason,
+      message: failure.message,
+      attempt,
+      retryable: failure.retryable,
+      logTail: failure.logTail,
+      ...(failure.jobName ? { jobName: failure.jobName } : {}),
+      ...(failure.exitCode !== undefined ? { exitCode: failure.exitCode } : {}),
     });
     log.info(
       { reason: failure.reason, willRetry, attempt },
@@ -272,6 +248,11 @@ export class BuildProcessor {
       : new PermanentBuildError(failure.reason, text, { context: { requestId: build.requestId } });
   }
 
+  /** Keeps why a build ended on its entry (the failed set shows it). */
+  private async record(job: Job<QueuedBuild>, failure: Omit<FailureRecord, 'at'>): Promise<void> {
+    await job.updateData({ ...job.data, failure: { ...failure, at: this.now() } });
+  }
+
   private async notice(
     build: QueuedBuild,
     phase: BuildNotice['phase'],
@@ -279,15 +260,7 @@ export class BuildProcessor {
     details: Partial<BuildNotice>,
   ): Promise<void> {
     try {
-      await this.options.notify({
-        phase,
-        requestId: build.requestId,
-        thirdPartyId: build.request.thirdPartyId,
-        parserId: build.request.parserId,
-        contentHash: build.request.contentHash,
-        attempt,
-        ...details,
-      });
+      await this.options.notify(noticeOf(build, phase, attempt, details));
     } catch (error) {
       // An event that cannot be delivered must not fail or repeat a build.
       this.options.logger.warn(

@@ -125,20 +125,21 @@ export class BuildQueue {
           return { status: 'duplicate', requestId };
         }
       }
-      await this.registry.recordLatest(target, requestId, build.origin.sentAt ?? build.origin.receivedAt);
-      await this.registry.clearCancelled(requestId);
+      await Promise.all([
+        this.registry.recordLatest(target, requestId, build.origin.sentAt ?? build.origin.receivedAt),
+        this.registry.clearCancelled(requestId),
+      ]);
       if (existing && finished) {
         await this.requeue(existing, state);
       } else {
         // An add with an id that exists meanwhile (a concurrent replica) is a no-op in BullMQ.
-        await this.queue.add(`${target}`, build, this.jobOptions(requestId));
+        await this.queue.add(target, build, this.jobOptions(requestId));
       }
-      return {
-        status: existing && finished ? 'requeued' : 'queued',
-        requestId,
-        position: await this.waitingCount(),
-        attempt: (await this.registry.runCount(requestId)) + 1,
-      };
+      const [position, runs] = await Promise.all([
+        this.queue.getJobCountByTypes('waiting', 'prioritized'),
+        this.registry.runCount(requestId),
+      ]);
+      return { status: existing && finished ? 'requeued' : 'queued', requestId, position, attempt: runs + 1 };
     } catch (error) {
       throw new QueueUnavailableError(`could not add request ${requestId} to queue ${this.options.name}`, {
         cause: error,
@@ -154,8 +155,15 @@ export class BuildQueue {
     await job.retry(state);
   }
 
-  private async waitingCount(): Promise<number> {
-    return (await this.queue.getWaitingCount()) + (await this.queue.getPrioritizedCount());
+  /** The queue entry of a request; KJL_UNKNOWN_REQUEST when there is none. */
+  private async entry(requestId: string): Promise<Job<QueuedBuild>> {
+    const job = await this.queue.getJob(requestId);
+    if (!job) {
+      throw new KjlError('KJL_UNKNOWN_REQUEST', `no request ${requestId} in queue ${this.options.name}`, {
+        context: { requestId },
+      });
+    }
+    return job;
   }
 
   /** True when Redis answers now. */
@@ -170,12 +178,7 @@ export class BuildQueue {
 
   /** Where a request stands, in words a caller can act on. */
   async status(requestId: string): Promise<BuildStatus> {
-    const job = await this.queue.getJob(requestId);
-    if (!job) {
-      throw new KjlError('KJL_UNKNOWN_REQUEST', `no request ${requestId} in queue ${this.options.name}`, {
-        context: { requestId },
-      });
-    }
+    const job = await this.entry(requestId);
     const state = await job.getState();
     const cancelled = await this.registry.isCancelled(requestId);
     const active = await this.queue.getActiveCount();
@@ -238,12 +241,7 @@ export class BuildQueue {
   async cancel(
     requestId: string,
   ): Promise<{ outcome: 'queued' | 'running' | 'finished'; build: QueuedBuild; attempt: number }> {
-    const job = await this.queue.getJob(requestId);
-    if (!job) {
-      throw new KjlError('KJL_UNKNOWN_REQUEST', `no request ${requestId} in queue ${this.options.name}`, {
-        context: { requestId },
-      });
-    }
+    const job = await this.entry(requestId);
     const state = await job.getState();
     const attempt = job.data.run?.attempt ?? (await this.registry.runCount(requestId)) + 1;
     if (state === 'completed' || state === 'failed') return { outcome: 'finished', build: job.data, attempt };
@@ -265,8 +263,10 @@ export class BuildQueue {
     for (const requestId of requestIds) {
       const job = await this.queue.getJob(requestId);
       if (!job || (await job.getState()) !== 'failed') continue;
-      await this.registry.clearCancelled(requestId);
-      await this.registry.recordLatest(targetKey(job.data.request), requestId, Date.now());
+      await Promise.all([
+        this.registry.clearCancelled(requestId),
+        this.registry.recordLatest(targetKey(job.data.request), requestId, Date.now()),
+      ]);
       await this.requeue(job, 'failed');
       done.push({ build: job.data, attempt: (await this.registry.runCount(requestId)) + 1 });
     }

@@ -8,8 +8,6 @@ export interface BuildRunner {
   run(build: QueuedBuild, attempt: number, onStarted: (run: StartedRun) => Promise<void>): Promise<RunResult>;
   /** Jobs running now, from the watch cache, not counting the given request's own Job. */
   activeJobCount(exceptRequestId?: string): number;
-  /** Deletes the request's Job and Pods, if any; true when there was one. */
-  deleteJobOf(requestId: string): Promise<boolean>;
 }
 
 /** The lifecycle events the queue reports (CloudEvents, through the events adapter). */
@@ -35,3 +33,14 @@ export interface BuildNotice {
 }
 
 export type BuildNotifier = (notice: BuildNotice) => Promise<void>;
+
+/** A notice about a build: its identity and run number, with the phase's details. */
+export function noticeOf(
+  build: QueuedBuild,
+  phase: BuildPhase,
+  attempt: number,
+  details: Partial<BuildNotice> = {},
+): BuildNotice {
+  const { thirdPartyId, parserId, contentHash } = build.request;
+  return { phase, requestId: build.requestId, thirdPartyId, parserId, contentHash, attempt, ...details };
+}

@@ -13,7 +13,8 @@ import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/dev/embedded-sqs.j
 import { RedisServer } from '../../src/dev/redis-server.js';
 import { createSqsClient } from '../../src/intake/sqs-client.js';
 import { createLogger } from '../../src/logger.js';
-import { INVALID_KINDS, idOf, message, validRequest, type Format } from '../support/messages.js';
+import { MESSAGE_FORMATS } from '../../src/intake/publisher.js';
+import { INVALID_KINDS, idOf, message, validRequest } from '../support/messages.js';
 import { waitFor } from '../support/wait.js';
 
 const logger = createLogger({ level: 'silent' });
@@ -107,7 +108,7 @@ function shuffle<T>(items: T[]): T[] {
 describe('intake from SQS into the durable queue', () => {
   it('takes 1,000 mixed messages: every valid request queued once, every invalid one dead-lettered with its code', async () => {
     const { builds, dlq, runtime: rt } = await start();
-    const formats: Format[] = ['structured', 'binary', 'plain'];
+    const formats = MESSAGE_FORMATS;
     const requests = Array.from({ length: 400 }, (_, i) => validRequest(i));
     const entries = requests.flatMap((request, i) => [
       message(request, formats[i % 3]!, `a${i}`),

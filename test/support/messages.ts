@@ -1,15 +1,12 @@
-import type { MessageAttributeValue, SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
+import type { SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { requestIdOf } from '../../src/build-request.js';
+import { buildRequestMessage, type MessageFormat } from '../../src/intake/publisher.js';
 
 export interface ValidRequest {
   thirdPartyId: string;
   parserId: string;
   contentHash: string;
 }
-
-export type Format = 'structured' | 'binary' | 'plain';
-
-const attr = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
 
 export function validRequest(i: number, prefix = 'tp'): ValidRequest {
   return {
@@ -21,37 +18,18 @@ export function validRequest(i: number, prefix = 'tp'): ValidRequest {
 
 export const idOf = (request: ValidRequest) => requestIdOf(request);
 
-/** One SQS message carrying `request` in the given format. */
+/** One SQS message carrying `request` in the given format, as `kjl publish` would send it. */
 export function message(
   request: object,
-  format: Format,
+  format: MessageFormat,
   id: string,
 ): Omit<SendMessageBatchRequestEntry, 'Id'> {
-  switch (format) {
-    case 'structured':
-      return {
-        MessageBody: JSON.stringify({
-          specversion: '1.0',
-          id: `evt-${id}`,
-          source: 'urn:kjl:test',
-          type: 'dev.kjl.build.requested',
-          datacontenttype: 'application/json',
-          data: request,
-        }),
-      };
-    case 'binary':
-      return {
-        MessageBody: JSON.stringify(request),
-        MessageAttributes: {
-          'ce-specversion': attr('1.0'),
-          'ce-id': attr(`evt-${id}`),
-          'ce-source': attr('urn:kjl:test'),
-          'ce-type': attr('dev.kjl.build.requested'),
-        },
-      };
-    case 'plain':
-      return { MessageBody: JSON.stringify(request) };
-  }
+  return buildRequestMessage(
+    request,
+    format,
+    { type: 'dev.kjl.build.requested', source: 'urn:kjl:test' },
+    `evt-${id}`,
+  );
 }
 
 const base = { thirdPartyId: 'bad', parserId: 'p', contentHash: 'abcdef0123' };

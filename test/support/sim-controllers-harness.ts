@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { waitFor as waitUntil } from './wait.js';
 import { SimClock } from '../../src/dev/sim-cluster/clock.js';
 import {
   startControllers,
@@ -39,18 +40,12 @@ export function startHarness(
   };
 }
 
-/** Polls until `probe` returns a truthy value (real time, every millisecond), or fails after `timeoutMs`. */
-export async function waitFor<T>(
+/** Polls until `probe` returns a truthy value (every millisecond), or fails after `timeoutMs`. */
+export function waitFor<T>(
   probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
   timeoutMs = 5000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
+  return waitUntil('the condition', probe, timeoutMs, 1) as Promise<T>;
 }
 
 export type JobInput = Omit<Partial<JobSpec>, 'template'> & {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { startRuntime, type Runtime } from '../../src/cli/runtime.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/dev/embedded-sqs.js';
+import type { BuildEventData } from '../../src/events/build-events.js';
 import { RedisServer } from '../../src/dev/redis-server.js';
 import type { KubeletRule } from '../../src/dev/sim-cluster/controllers/index.js';
 import { startSimCluster, type SimCluster } from '../../src/dev/sim-cluster/index.js';
@@ -108,19 +109,7 @@ export interface ReceivedEvent {
   id: string;
   type: string;
   time: string;
-  data: {
-    requestId: string;
-    attempt: number;
-    jobName?: string;
-    reason?: string;
-    message?: string;
-    exitCode?: number;
-    retryable?: boolean;
-    willRetry?: boolean;
-    queuePosition?: number;
-    durationMs?: number;
-    image?: string;
-  };
+  data: BuildEventData;
 }
 
 /** Fresh queues (SQS and BullMQ) and a fresh namespace: one isolated launcher setup. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
 import { InvalidMessageError } from '../../src/errors.js';
 import { parseMessage, type IncomingMessage, type ParseOptions } from '../../src/intake/parse-message.js';
+import { thrown } from '../support/thrown.js';
 
 const options: ParseOptions = {
   eventType: 'dev.kjl.build.requested',
@@ -28,15 +29,8 @@ const structured = (overrides: Record<string, unknown> = {}, data: unknown = req
   }),
 });
 
-function failure(message: IncomingMessage): InvalidMessageError {
-  try {
-    parseMessage(message, options);
-  } catch (error) {
-    if (error instanceof InvalidMessageError) return error;
-    throw error;
-  }
-  throw new Error('expected the message to be rejected');
-}
+const failure = (message: IncomingMessage) =>
+  thrown(InvalidMessageError, () => parseMessage(message, options));
 
 describe('parseMessage: the three accepted formats', () => {
   it('reads a structured-mode CloudEvent', () => {

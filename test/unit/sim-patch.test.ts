@@ -8,16 +8,9 @@ import {
   type Json,
 } from '../../src/dev/sim-cluster/patch.js';
 import { StatusError } from '../../src/dev/sim-cluster/status.js';
+import { thrown } from '../support/thrown.js';
 
-function statusOf(run: () => unknown): StatusError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof StatusError) return error;
-    throw error;
-  }
-  throw new Error('expected a StatusError');
-}
+const statusOf = (run: () => unknown) => thrown(StatusError, run);
 
 const fixture = {
   metadata: { name: 'pi', labels: { a: '1', b: '2' } },

@@ -5,6 +5,7 @@ import {
   parseSelectors,
 } from '../../src/dev/sim-cluster/selectors.js';
 import { StatusError } from '../../src/dev/sim-cluster/status.js';
+import { thrown } from '../support/thrown.js';
 import type { KubeObject } from '../../src/dev/sim-cluster/store.js';
 
 const obj = (labels: Record<string, string>, rest: Partial<KubeObject> = {}): KubeObject => ({
@@ -12,15 +13,7 @@ const obj = (labels: Record<string, string>, rest: Partial<KubeObject> = {}): Ku
   ...rest,
 });
 
-function statusOf(run: () => unknown): StatusError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof StatusError) return error;
-    throw error;
-  }
-  throw new Error('expected a StatusError');
-}
+const statusOf = (run: () => unknown) => thrown(StatusError, run);
 
 describe('label selectors', () => {
   const labels = { app: 'kjl', tier: 'build', 'kjl.dev/target': 'web' };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StatusError } from '../../src/dev/sim-cluster/status.js';
+import { thrown } from '../support/thrown.js';
 import type { KubeObject } from '../../src/dev/sim-cluster/store.js';
 import { prepareJobForCreate, prepareJobForUpdate } from '../../src/dev/sim-cluster/validation.js';
 
@@ -17,15 +18,7 @@ function jobNamed(name: string, spec: Record<string, unknown> = {}): KubeObject 
   };
 }
 
-function statusOf(run: () => unknown): StatusError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof StatusError) return error;
-    throw error;
-  }
-  throw new Error('expected a StatusError');
-}
+const statusOf = (run: () => unknown) => thrown(StatusError, run);
 
 describe('prepareJobForCreate', () => {
   it('applies the batch/v1 defaults', () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TemplateError } from '../../src/errors.js';
+import { thrown } from '../support/thrown.js';
 import {
   fillPlaceholders,
   loadTemplateCatalog,
@@ -25,15 +26,7 @@ spec:
           args: ['{{parserId}}']
 `;
 
-function issuesOf(action: () => unknown): TemplateError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(TemplateError);
-    return error as TemplateError;
-  }
-  throw new Error('expected a TemplateError');
-}
+const issuesOf = (action: () => unknown) => thrown(TemplateError, action);
 
 async function rejectionOf(promise: Promise<unknown>): Promise<TemplateError> {
   const error = await promise.then(

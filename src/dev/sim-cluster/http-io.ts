@@ -67,3 +67,16 @@ export function sendText(
 export function sendStatus(res: ServerResponse, error: StatusError): void {
   sendJson(res, error.code, error.toBody());
 }
+
+/** A non-negative integer query parameter; 400 BadRequest in the API server's words otherwise. */
+export function nonNegativeInteger(field: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new StatusError(
+      400,
+      'BadRequest',
+      `${field}: Invalid value: "${text}": must be a non-negative integer`,
+    );
+  }
+  return value;
+}

@@ -1,3 +1,4 @@
+import { nonNegativeInteger } from './http-io.js';
 import { StatusError, expired } from './status.js';
 import type { KubeObject } from './store.js';
 
@@ -44,19 +45,6 @@ function decodeToken(text: string): ContinueToken {
   );
 }
 
-function parseLimit(text: string | null): number {
-  if (!text) return 0;
-  const limit = Number(text);
-  if (!Number.isInteger(limit) || limit < 0) {
-    throw new StatusError(
-      400,
-      'BadRequest',
-      `limit: Invalid value: "${text}": must be a non-negative integer`,
-    );
-  }
-  return limit;
-}
-
 export interface PageOptions {
   /** matching items, sorted by key, without kind/apiVersion */
   items: KubeObject[];
@@ -74,7 +62,8 @@ export interface PageOptions {
  * token's key. A token older than the store's history is 410 Expired.
  */
 export function paginate(query: URLSearchParams, options: PageOptions): ListPage {
-  const limit = parseLimit(query.get('limit'));
+  const limitText = query.get('limit');
+  const limit = limitText ? nonNegativeInteger('limit', limitText) : 0;
   const continueText = query.get('continue');
   let items = options.items;
   let resourceVersion = Number(options.resourceVersion);

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FaultController } from './faults.js';
 import type { Predicate } from './selectors.js';
+import { nonNegativeInteger } from './http-io.js';
 import { StatusError, expired } from './status.js';
 import { RESOURCES, type KubeObject, type ObjectStore, type ResourceKey, type StoreChange } from './store.js';
 
@@ -54,18 +55,6 @@ function eventFor(
   return { type: 'DELETED', object: previous };
 }
 
-function parseVersion(text: string): number {
-  const version = Number(text);
-  if (!Number.isInteger(version) || version < 0) {
-    throw new StatusError(
-      400,
-      'BadRequest',
-      `resourceVersion: Invalid value: "${text}": must be a non-negative integer`,
-    );
-  }
-  return version;
-}
-
 /**
  * The events a watch starts with: the current objects as ADDED when no (or "0") resourceVersion
  * is given, else the changes after it. Throws 410 Expired when the history no longer reaches it.
@@ -77,10 +66,12 @@ function initialEvents(store: ObjectStore, request: WatchRequest): WatchEvent[] 
       .list(request.resource, request.namespace, request.matches)
       .items.map((obj) => ({ type: 'ADDED', object: request.present(obj) }));
   }
-  return store.changesSince(request.resource, parseVersion(version)).flatMap((change) => {
-    const event = eventFor(change, request);
-    return event ? [{ type: event.type, object: request.present(event.object) }] : [];
-  });
+  return store
+    .changesSince(request.resource, nonNegativeInteger('resourceVersion', version))
+    .flatMap((change) => {
+      const event = eventFor(change, request);
+      return event ? [{ type: event.type, object: request.present(event.object) }] : [];
+    });
 }
 
 const line = (event: WatchEvent): string => `${JSON.stringify(event)}\n`;

@@ -28,7 +28,7 @@ const THROTTLING = new Set([
  * or the endpoint not being reachable. A missing queue or topic, bad credentials or a rejected
  * message are not.
  */
-export function isTransientAwsError(error: unknown): boolean {
+function isTransientAwsError(error: unknown): boolean {
   if (!error || typeof error !== 'object') return false;
   const failure = error as {
     name?: unknown;
@@ -74,14 +74,49 @@ export function awsClientConfig(options: AwsSinkOptions, region = options.region
  * `ce-*` attributes for filtering, and on FIFO the target as the group and the event id as the
  * deduplication id (a target's events stay in order; a repeat is dropped).
  */
-export function eventMessage(event: CloudEvent<BuildEventData>, fifo: boolean) {
-  const attributes: Record<string, { DataType: string; StringValue: string }> = {};
-  for (const [name, value] of Object.entries(filterAttributes(event))) {
-    attributes[name] = { DataType: 'String', StringValue: value };
+export interface EventMessage {
+  body: string;
+  attributes: Record<string, { DataType: string; StringValue: string }>;
+  fifo: { MessageGroupId?: string; MessageDeduplicationId?: string };
+}
+
+/**
+ * What the SQS and SNS sinks share: each event sent once as an {@link EventMessage} (retries are
+ * the caller's: see `createEventSink`), AWS's transient failures, and closing the client.
+ */
+export abstract class AwsEventSink<Client extends { destroy(): void }> {
+  private readonly fifo: boolean;
+
+  /** `destination`: the queue URL or topic ARN (`.fifo` makes it FIFO) */
+  constructor(
+    readonly description: string,
+    destination: string,
+    protected readonly client: Client,
+  ) {
+    this.fifo = destination.endsWith('.fifo');
   }
-  return {
-    body: toStructuredJson(event),
-    attributes,
-    fifo: fifo ? { MessageGroupId: event.subject ?? event.source, MessageDeduplicationId: event.id } : {},
-  };
+
+  protected abstract deliver(message: EventMessage): Promise<void>;
+
+  async send(event: CloudEvent<BuildEventData>): Promise<void> {
+    const attributes: EventMessage['attributes'] = {};
+    for (const [name, value] of Object.entries(filterAttributes(event))) {
+      attributes[name] = { DataType: 'String', StringValue: value };
+    }
+    await this.deliver({
+      body: toStructuredJson(event),
+      attributes,
+      fifo: this.fifo
+        ? { MessageGroupId: event.subject ?? event.source, MessageDeduplicationId: event.id }
+        : {},
+    });
+  }
+
+  isTransient(error: unknown): boolean {
+    return isTransientAwsError(error);
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
 }
