@@ -1,7 +1,7 @@
 // Rewrites the README's generated parts (run `npm run docs`): the configuration table from the
-// settings, the error table from the error codes, and the measured figures from bench/results.json (written by `npm run bench`).
+// settings, the error table from the error codes, the failure reasons from their table, and the measured figures from bench/results.json (written by `npm run bench`).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { renderConfigTable, renderErrorTable } from '../dist/config/docs.js';
+import { renderConfigTable, renderErrorTable, renderFailureTable } from '../dist/config/docs.js';
 
 function replaceBetween(text, name, content) {
   const start = `<!-- ${name}:start -->`;
@@ -31,6 +31,7 @@ const file = new URL('../README.md', import.meta.url);
 let readme = readFileSync(file, 'utf8');
 readme = replaceBetween(readme, 'config-table', renderConfigTable());
 readme = replaceBetween(readme, 'error-table', renderErrorTable());
+readme = replaceBetween(readme, 'failure-table', renderFailureTable());
 readme = replaceBetween(readme, 'bench', benchTable());
 writeFileSync(file, readme);
 console.log('README.md: configuration table, error table and measured figures updated');

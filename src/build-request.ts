@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import type { BuildOutcome } from './build-run.js';
 
 /** Identifiers: letters, digits, `-`, `_`, `.`; at most 63 characters. */
 const ID = /^[A-Za-z0-9._-]{1,63}$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-/** Printable text with none of: control characters, quotes, backslash, shell or path metacharacters. */
+/** Printable text with none of: control characters (C0, DEL, C1), quotes, backslash, shell or path metacharacters. */
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
-const SAFE_TEXT = /^[^\u0000-\u001f\u007f"'`\\$;&|<>*?(){}[\]!#~]*$/;
+const SAFE_TEXT = /^[^\u0000-\u001f\u007f-\u009f"'`\\$;&|<>*?(){}[\]!#~]*$/;
 const QUANTITY = /^(\d+(\.\d+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/;
 
 /** Limits a request is checked against; they come from the configuration. */
@@ -45,11 +46,29 @@ function quantityAtMost(cap: string) {
     .refine((value) => quantityValue(value) <= quantityValue(cap), `must be at most ${cap}`);
 }
 
+/** An id: 1–63 of letters, digits, `-`, `_`, `.`, with at least one letter or digit (never `.` or `..`). */
+const id = z
+  .string()
+  .regex(ID, 'must be 1–63 letters, digits, -, _ or .')
+  .refine((value) => /[A-Za-z0-9]/.test(value), 'must contain a letter or a digit');
+
+/** True when a URL path has a `.` or `..` segment, also once percent-decoded (`%2e%2e`), or is encoded twice. */
+function hasDotSegment(url: string): boolean {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(url);
+  } catch {
+    return true;
+  }
+  if (decoded.includes('%')) return true;
+  return decoded.split(/[/\\]/).some((segment) => segment === '.' || segment === '..');
+}
+
 /** The schema of a build request (a CloudEvent's `data`). Unknown fields are rejected. */
 export function buildRequestSchema(limits: RequestLimits) {
   return z.strictObject({
-    thirdPartyId: z.string().regex(ID, 'must be 1–63 letters, digits, -, _ or .'),
-    parserId: z.string().regex(ID, 'must be 1–63 letters, digits, -, _ or .'),
+    thirdPartyId: id,
+    parserId: id,
     contentHash: z
       .string()
       .regex(/^[0-9a-fA-F]{8,128}$/, 'must be 8–128 hexadecimal characters')
@@ -65,7 +84,10 @@ export function buildRequestSchema(limits: RequestLimits) {
         /^(s3|gs|https|git):\/\/[A-Za-z0-9._~:/@%+=,-]+$/,
         'must be an s3://, gs://, https:// or git:// URL without special characters',
       )
-      .refine((value) => !value.split('/').includes('..'), 'must not contain ".." segments')
+      .refine(
+        (value) => !hasDotSegment(value),
+        'must not contain "." or ".." path segments, plain or percent-encoded',
+      )
       .optional(),
     env: z
       .record(
@@ -123,17 +145,15 @@ export interface RequestOrigin {
   receivedAt: number;
 }
 
-/** Why a build failed, kept on its queue entry (the failed set is the dead-letter set of builds). */
-export interface FailureRecord {
-  reason: string;
-  message: string;
-  attempt: number;
-  retryable: boolean;
+/** The current run of a queue entry, recorded before its Job is created (a worker that takes over adopts it). */
+export interface RunRecord {
+  /** the run number: 1, 2, … across retries and replays (event ids carry it) */
+  number: number;
+  /** the queue attempt it belongs to (a new attempt is a new run) */
+  queueAttempt: number;
+  /** set once its Job was created or adopted */
   jobName?: string;
-  exitCode?: number;
-  /** the last lines of the main container's log */
-  logTail: string[];
-  at: number;
+  startedAt?: number;
 }
 
 /** What a queue entry holds. */
@@ -141,8 +161,7 @@ export interface QueuedBuild {
   requestId: string;
   request: BuildRequest;
   origin: RequestOrigin;
-  /** the current run: its number (1, 2, … across retries and replays) and the queue attempt it belongs to */
-  run?: { attempt: number; queueAttempt: number };
-  /** the last failure, when there was one */
-  failure?: FailureRecord;
+  run?: RunRecord;
+  /** how the last run ended, recorded before its Job is deleted; `run` is the run number */
+  outcome?: BuildOutcome & { run: number };
 }

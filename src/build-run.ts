@@ -1,13 +1,17 @@
+import type { CancelReason, FailureReason } from './failure-reasons.js';
+
 /**
- * One run of a build as a Kubernetes Job: what the cluster side (k8s adapter) reports and the
- * queue side acts on. Shared shapes only.
+ * One run of a build as a Kubernetes Job: what the cluster side reports and the application layer
+ * records and acts on. Shared shapes only.
  */
 
-export interface StartedRun {
+/** A Job created (or adopted: it existed already, a restarted worker picked it up) for a run. */
+export interface StartedJob {
   jobName: string;
+  uid: string;
   image?: string;
-  /** the Job already existed (a restarted worker picked it up) */
   adopted: boolean;
+  /** epoch ms: the Job's creation */
   startedAt: number;
 }
 
@@ -21,19 +25,30 @@ export interface SucceededRun {
 
 export interface FailedRun {
   status: 'failed';
-  jobName: string;
-  image?: string;
-  /** BackoffLimitExceeded, DeadlineExceeded, OOMKilled, Evicted, … */
-  reason: string;
-  retryable: boolean;
+  reason: FailureReason;
   message: string;
+  retryable: boolean;
+  jobName?: string;
+  image?: string;
   exitCode?: number;
-  /** the last lines of the main container's log */
+  /** the last lines of the main container's log (bounded in lines and bytes) */
   logTail: string[];
-  /** the Job vanished before it finished (deleted by a cancel, or by someone else) */
-  vanished: boolean;
-  startedAt: number;
+  startedAt?: number;
   finishedAt: number;
 }
 
-export type RunResult = SucceededRun | FailedRun;
+export interface CancelledRun {
+  status: 'cancelled';
+  reason: CancelReason;
+  message: string;
+  jobName?: string;
+  startedAt?: number;
+  finishedAt: number;
+}
+
+/** How a run ended. */
+export type RunOutcome = SucceededRun | FailedRun;
+export type BuildOutcome = RunOutcome | CancelledRun;
+
+/** What starting a run gave: a Job to wait for, or already an outcome (a conflict, a finished Job). */
+export type StartResult = { status: 'started'; job: StartedJob } | RunOutcome;

@@ -191,15 +191,19 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
   [InvalidMessageCode.UnsafeValue]:
     'Dead-lettered: a value holds control characters, quotes, shell or path metacharacters.',
   [InvalidMessageCode.Oversized]: 'Dead-lettered: the body or a field is longer than allowed.',
-  KJL_QUEUE_UNAVAILABLE: 'Redis did not take a request; the SQS message is kept and received again later.',
+  KJL_QUEUE_UNAVAILABLE:
+    'Redis could not be reached (the URL is named): the intake keeps the SQS message (received again later); a command reports it and exits 1 within seconds.',
   KJL_SQS_ERROR: 'An SQS call failed (send, dead-letter); the queue URL is in the context.',
   KJL_UNKNOWN_REQUEST: 'No queue entry has that request id (`kjl status`, `kjl cancel`).',
   KJL_K8S_API: 'A Kubernetes API call failed after its retries; status, reason and Job are in the context.',
   KJL_K8S_CONFIG: 'No Kubernetes configuration: no in-cluster service account and no kubeconfig.',
   KJL_TEMPLATE_INVALID: 'A Job template of the allowlist is missing or invalid (file and field named).',
-  KJL_JOB_CONFLICT:
-    "A Job with the build's name exists and belongs to another request or to something else; the build fails.",
-  KJL_ENV_CONFLICT: 'The request sets an env variable its template already sets; the build fails.',
+  KJL_ENV_CONFLICT:
+    'The request sets an env variable its template already sets; the build fails (reason `EnvNotAllowed`).',
+  KJL_ENV_NOT_ALLOWED:
+    'The request sets a reserved env variable (`AWS_*`, `*_PROXY`, `DOCKER_CONFIG`), or any while the template uses `envFrom`, that the template does not allow; the build fails (reason `EnvNotAllowed`).',
+  KJL_REDIS_NOT_DURABLE:
+    'Redis could lose acknowledged requests (no AOF, AOF not fsynced always, or eviction on); `kjl start` refuses to run (`KJL_REDIS_DURABILITY=warn` runs anyway).',
   KJL_EVENT_SINK_FAILED: 'A build event could not be delivered after retries (the build goes on).',
   KJL_REDIS_START_FAILED: '`kjl dev` or a test could not start its `redis-server` child.',
   KJL_KUBELET_RULES_INVALID:

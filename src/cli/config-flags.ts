@@ -3,6 +3,7 @@ import {
   loadConfigFromEnvironment,
   settingGiven,
   type Config,
+  type ConfigPurpose,
   type SettingSource,
 } from '../config/config.js';
 import { flagOf } from '../config/flags.js';
@@ -33,6 +34,7 @@ export function configFromFlags(
   options: Record<string, unknown>,
   extra: SettingSource = {},
   fallback: SettingSource = {},
+  purpose: ConfigPurpose = 'command',
 ): Config {
   const overrides: SettingSource = { ...extra };
   for (const [variable, value] of Object.entries(fallback)) {
@@ -42,5 +44,5 @@ export function configFromFlags(
     const value = options[attributeOf(setting.env)];
     if (typeof value === 'string') overrides[setting.env] = value;
   }
-  return loadConfigFromEnvironment(overrides);
+  return loadConfigFromEnvironment(overrides, purpose);
 }

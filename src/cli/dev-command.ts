@@ -8,7 +8,7 @@ import { startSimCluster } from '../dev/sim-cluster/index.js';
 import { createLogger } from '../logger.js';
 import { addConfigFlags, configFromFlags } from './config-flags.js';
 import { DEV_STATE_FILE, writeDevState } from './dev-state.js';
-import { stopWithin, untilSignal } from './lifecycle.js';
+import { serveUntilSignal } from './lifecycle.js';
 import { startRuntime } from './runtime.js';
 
 interface DevOptions extends Record<string, unknown> {
@@ -25,6 +25,8 @@ const DEV_FALLBACKS = {
   KJL_SWEEP_INTERVAL_SECONDS: '60',
   KJL_SQS_WAIT_SECONDS: '2',
   KJL_WORKER_LOCK_SECONDS: '10',
+  // the Redis kjl dev starts persists every write; one given with --redis-url may not
+  KJL_REDIS_DURABILITY: 'warn',
 };
 
 /**
@@ -69,6 +71,7 @@ export function devCommand(): Command {
         ...(redis ? { KJL_REDIS_URL: redis.url } : {}),
       },
       DEV_FALLBACKS,
+      'service',
     );
     const logger = createLogger({ level: config.log.level });
     const runtime = await startRuntime(config, logger, { http: true, httpHost: '127.0.0.1' });
@@ -103,7 +106,7 @@ export function devCommand(): Command {
         '  ./scripts/kjl.sh publish --third-party-id acme --parser-id invoice --content-hash 0123abcd',
         '  ./scripts/kjl.sh publish --third-party-id acme --parser-id invalid-parser --content-hash 0123abcd',
         '  ./scripts/kjl.sh publish --count 20 --parser-id load',
-        '  ./scripts/kjl.sh status <requestId>     ./scripts/kjl.sh dlq list',
+        '  ./scripts/kjl.sh status <requestId>     ./scripts/kjl.sh failed list',
         '',
         'Parser ids choose what the simulated build does: invalid-* fails, oom-* runs out of memory,',
         'evict-* is evicted (and retried), pull-* never pulls its image, slow-* runs 60 s, others succeed.',
@@ -111,9 +114,7 @@ export function devCommand(): Command {
         'Ctrl-C stops everything.',
       ].join('\n'),
     );
-    const signal = await untilSignal();
-    logger.info({ signal }, 'stopping');
-    await stopWithin(
+    await serveUntilSignal(
       config.shutdownTimeoutSeconds,
       async () => {
         await runtime.stop();

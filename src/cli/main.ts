@@ -1,4 +1,6 @@
 #!/usr/bin/env node
 import { runCli } from './program.js';
 
-process.exitCode = await runCli(process.argv);
+// A command is over when runCli returns: nothing it left open (keep-alive sockets, timers) may keep
+// the process alive. Long-running commands (`start`, `dev`) end the process themselves.
+process.exit(await runCli(process.argv));

@@ -1,8 +1,8 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, KjlError, UsageError } from '../errors.js';
 import { devCommand } from './dev-command.js';
 import { publishCommand } from './publish-command.js';
-import { cancelCommand, dlqCommand, statusCommand } from './queue-commands.js';
+import { cancelCommand, failedCommand, statusCommand } from './queue-commands.js';
 import { simClusterCommand } from './sim-cluster-command.js';
 import { startCommand } from './start-command.js';
 
@@ -18,7 +18,7 @@ export function buildProgram(): Command {
     publishCommand(),
     statusCommand(),
     cancelCommand(),
-    dlqCommand(),
+    failedCommand(),
     simClusterCommand(),
   ]) {
     program.addCommand(command.exitOverride().showHelpAfterError());
@@ -38,7 +38,18 @@ export async function runCli(argv: string[]): Promise<number> {
       console.error(`kjl: ${error.message}`);
       return 2;
     }
+    if (error instanceof KjlError) {
+      // an expected failure: one line with its code and context, no stack trace
+      console.error(`kjl: ${error.code}: ${error.message}${contextText(error)}`);
+      return 1;
+    }
     console.error(`kjl: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     return 1;
   }
+}
+
+/** ` (key=value, …)` of an error's context, or nothing. */
+function contextText(error: KjlError): string {
+  const entries = Object.entries(error.context).filter(([, value]) => value !== undefined);
+  return entries.length ? ` (${entries.map(([key, value]) => `${key}=${String(value)}`).join(', ')})` : '';
 }

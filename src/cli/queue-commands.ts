@@ -1,14 +1,12 @@
 import { Command } from 'commander';
+import { BuildService } from '../app/build-service.js';
 import type { Config } from '../config/config.js';
 import { UsageError } from '../errors.js';
-import { createKubeClients, loadKubeConfig } from '../k8s/kube-client.js';
-import { deleteRequestJobs } from '../k8s/request-jobs.js';
 import { createLogger } from '../logger.js';
 import { BuildQueue } from '../queue/build-queue.js';
-import { noticeOf, type BuildNotice } from '../queue/ports.js';
 import { addConfigFlags, configFromFlags } from './config-flags.js';
 import { readDevState } from './dev-state.js';
-import { createNotifier, queueOptions } from './runtime.js';
+import { createNotifier, kubeClientsFor, queueOptions, requestJobsDeleter } from './runtime.js';
 
 /** The config of a one-shot command: flags, environment, else the `kjl dev` running in this folder. */
 async function commandConfig(options: Record<string, unknown>): Promise<Config> {
@@ -27,27 +25,29 @@ async function commandConfig(options: Record<string, unknown>): Promise<Config> 
   );
 }
 
-async function withQueue<T>(config: Config, use: (queue: BuildQueue) => Promise<T>): Promise<T> {
-  const queue = await BuildQueue.open(queueOptions(config, createLogger({ level: 'silent' })));
+/**
+ * Runs a one-shot command against the application layer. The queue is opened as a command does: it
+ * never writes the fleet's limit, and an unreachable Redis is reported within seconds.
+ */
+async function withService<T>(
+  config: Config,
+  use: (service: BuildService) => Promise<T>,
+  options: { cluster?: boolean } = {},
+): Promise<T> {
+  const logger = createLogger({ level: 'silent' });
+  const store = await BuildQueue.open(queueOptions(config, logger, 'command', false));
+  const { events, notify } = createNotifier(config, logger);
   try {
-    return await use(queue);
+    const deleteJobs = options.cluster ? requestJobsDeleter(config, kubeClientsFor(config)) : undefined;
+    return await use(new BuildService({ store, notify, ...(deleteJobs ? { deleteJobs } : {}), logger }));
   } finally {
-    await queue.close();
+    await store.close();
+    await events.close();
   }
 }
 
 function queueCommand(name: string, description: string): Command {
   return addConfigFlags(new Command(name).description(description), ['KJL_REDIS_URL', 'KJL_QUEUE_NAME']);
-}
-
-/** Sends lifecycle events from a one-shot command, to the configured sink. */
-async function announce(config: Config, notices: BuildNotice[]): Promise<void> {
-  const { events, notify } = createNotifier(config, createLogger({ level: 'silent' }));
-  try {
-    for (const notice of notices) await notify(notice);
-  } finally {
-    await events.close();
-  }
 }
 
 /** `kjl status <requestId>`: where a request stands. */
@@ -57,7 +57,7 @@ export function statusCommand(): Command {
     .argument('<requestId>')
     .action(async (requestId: string, options: Record<string, unknown>) => {
       const config = await commandConfig(options);
-      const status = await withQueue(config, (queue) => queue.status(requestId));
+      const status = await withService(config, (service) => service.status(requestId));
       if (options.json) console.log(JSON.stringify(status, null, 2));
       else console.log(`${requestId} (${status.target} ${status.contentHash}): ${status.message}`);
     });
@@ -69,46 +69,38 @@ export function cancelCommand(): Command {
     .argument('<requestId>')
     .action(async (requestId: string, options: Record<string, unknown>) => {
       const config = await commandConfig(options);
-      const outcome = await withQueue(config, (queue) => queue.cancel(requestId));
-      if (outcome.outcome === 'finished') {
-        console.log(`${requestId} had already finished; nothing to cancel`);
-        return;
+      const result = await withService(config, (service) => service.cancel(requestId), { cluster: true });
+      if (result.outcome === 'finished')
+        console.log(`${requestId} had already finished (${result.status.message})`);
+      else if (result.outcome === 'queued') console.log(`${requestId} cancelled (it was queued)`);
+      else {
+        const jobs = result.jobs.length ? `; deleted Job ${result.jobs.join(', ')}` : '';
+        console.log(`${requestId} cancelled${jobs}`);
       }
-      if (outcome.outcome === 'queued') {
-        await announce(config, [
-          noticeOf(outcome.build, 'cancelled', outcome.attempt, {
-            reason: 'Cancelled',
-            message: 'cancelled while queued',
-          }),
-        ]);
-        console.log(`${requestId} cancelled (it was queued)`);
-        return;
-      }
-      const clients = createKubeClients(loadKubeConfig(config.k8s.kubeconfig));
-      const jobs = await deleteRequestJobs(clients, config.k8s.namespace, config.k8s.labelPrefix, requestId);
-      console.log(`${requestId} cancelled${jobs.length ? `; deleted Job ${jobs.join(', ')}` : ''}`);
     });
 }
 
-/** `kjl dlq list|replay`: the builds that failed for good, and running them again. */
-export function dlqCommand(): Command {
-  const dlq = new Command('dlq').description('builds that failed for good (the dead-letter set)');
-  dlq.addCommand(
-    queueCommand('list', 'list failed builds with their reason')
+/** `kjl failed list|replay`: the builds that failed for good, and running them again. */
+export function failedCommand(): Command {
+  const failed = new Command('failed').description('builds that failed for good (and cancelled ones)');
+  failed.addCommand(
+    queueCommand('list', 'list failed builds with their reason and log tail')
       .option('--json', 'print JSON')
       .action(async (options: Record<string, unknown>) => {
         const config = await commandConfig(options);
-        const failed = await withQueue(config, (queue) => queue.failed());
-        const rows = failed.map((job) => ({
-          requestId: job.id,
-          target: `${job.data.request.thirdPartyId}/${job.data.request.parserId}`,
-          contentHash: job.data.request.contentHash,
-          reason: job.data.failure?.reason ?? job.failedReason,
-          message: job.data.failure?.message ?? job.failedReason,
-          attempt: job.data.failure?.attempt,
-          failedAt: new Date(job.finishedOn ?? job.timestamp).toISOString(),
-          logTail: job.data.failure?.logTail ?? [],
-        }));
+        const rows = (await withService(config, (service) => service.failed())).map((build) => {
+          const outcome = build.outcome;
+          return {
+            requestId: build.requestId,
+            target: build.target,
+            contentHash: build.contentHash,
+            reason: outcome && outcome.status !== 'succeeded' ? outcome.reason : build.failedReason,
+            message: outcome && outcome.status !== 'succeeded' ? outcome.message : build.failedReason,
+            attempt: outcome?.run,
+            failedAt: new Date(build.failedAt).toISOString(),
+            logTail: outcome?.status === 'failed' ? outcome.logTail : [],
+          };
+        });
         if (options.json) console.log(JSON.stringify(rows, null, 2));
         else if (rows.length === 0) console.log('no failed builds');
         else
@@ -116,21 +108,18 @@ export function dlqCommand(): Command {
             console.log(`${row.requestId}  ${row.failedAt}  ${row.target}  ${row.reason}: ${row.message}`);
       }),
   );
-  dlq.addCommand(
-    queueCommand('replay', 'queue failed builds again')
+  failed.addCommand(
+    queueCommand('replay', 'queue failed builds again, each with fresh attempts')
       .argument('[requestIds...]')
       .option('--all', 'replay every failed build')
       .action(async (requestIds: string[], options: Record<string, unknown>) => {
         if (!options.all && requestIds.length === 0) throw new UsageError('give request ids, or --all');
         const config = await commandConfig(options);
-        const requeued = await withQueue(config, async (queue) =>
-          queue.replay(options.all ? (await queue.failed(10_000)).map((job) => job.id!) : requestIds),
+        const replayed = await withService(config, async (service) =>
+          service.replay(
+            options.all ? (await service.failed(10_000)).map((build) => build.requestId) : requestIds,
+          ),
         );
-        await announce(
-          config,
-          requeued.map(({ build, attempt }) => noticeOf(build, 'queued', attempt)),
-        );
-        const replayed = requeued.map(({ build }) => build.requestId);
         const missed = options.all ? [] : requestIds.filter((id) => !replayed.includes(id));
         console.log(
           `replayed ${replayed.length} build(s)${replayed.length ? `: ${replayed.join(', ')}` : ''}`,
@@ -138,5 +127,5 @@ export function dlqCommand(): Command {
         if (missed.length) throw new UsageError(`not in the failed set: ${missed.join(', ')}`);
       }),
   );
-  return dlq;
+  return failed;
 }

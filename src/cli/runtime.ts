@@ -1,10 +1,12 @@
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { FastifyInstance } from 'fastify';
+import { BuildLifecycle } from '../app/build-lifecycle.js';
+import { BuildService } from '../app/build-service.js';
 import { awsClientSettings } from '../aws.js';
+import type { Notify } from '../build-notice.js';
 import type { RequestLimits } from '../build-request.js';
 import type { Config } from '../config/config.js';
-import { UsageError } from '../errors.js';
-import { buildEvent, defaultEventSource, type BuildEventInput } from '../events/build-events.js';
+import { buildEvent, defaultEventSource } from '../events/build-events.js';
 import { createEventSink, type EventSink } from '../events/event-sink.js';
 import { startHttpServer } from '../http/server.js';
 import { createSqsClient } from '../intake/sqs-client.js';
@@ -12,32 +14,21 @@ import { SqsIntake } from '../intake/sqs-intake.js';
 import { JobRunner } from '../k8s/job-runner.js';
 import { JobWatcher } from '../k8s/job-watcher.js';
 import { apiReachable, createKubeClients, loadKubeConfig, type KubeClients } from '../k8s/kube-client.js';
-import { MANAGED_BY_SELECTOR } from '../k8s/labels.js';
+import { instanceSelector, labelKeys } from '../k8s/labels.js';
 import { OrphanSweeper } from '../k8s/orphan-sweeper.js';
+import { deleteRequestJobs } from '../k8s/request-jobs.js';
 import { loadTemplateCatalog } from '../k8s/template-catalog.js';
 import type { Logger } from '../logger.js';
-import { BuildProcessor } from '../queue/build-processor.js';
 import { BuildQueue, type BuildQueueOptions } from '../queue/build-queue.js';
 import { BuildWorker } from '../queue/build-worker.js';
-import { noticeOf, type BuildNotifier } from '../queue/ports.js';
+import type { ConnectionMode } from '../queue/redis-options.js';
 
 /** A running kjl: the parts `kjl start` and `kjl dev` wire together. */
 export interface Runtime {
-  queue: BuildQueue;
+  service: BuildService;
   intake: SqsIntake | undefined;
-  workers: Workers | undefined;
   http: FastifyInstance | undefined;
-  events: EventSink;
-  notify: BuildNotifier;
   stop(): Promise<void>;
-}
-
-export interface Workers {
-  clients: KubeClients;
-  watcher: JobWatcher;
-  runner: JobRunner;
-  worker: BuildWorker;
-  sweeper: OrphanSweeper;
 }
 
 export interface RuntimeOptions {
@@ -47,16 +38,25 @@ export interface RuntimeOptions {
   httpHost?: string;
 }
 
-/** The queue adapter's options from the config. */
-export function queueOptions(config: Config, logger: Logger): BuildQueueOptions {
+/** The queue adapter's options from the config, for a process of the given kind. */
+export function queueOptions(
+  config: Config,
+  logger: Logger,
+  mode: ConnectionMode,
+  owner: boolean,
+): BuildQueueOptions {
   return {
     redisUrl: config.redis.url,
     name: config.queue.name,
     prefix: config.queue.prefix,
+    mode,
     maxConcurrentJobs: config.queue.maxConcurrentJobs,
+    ownsLimit: owner,
+    durability: owner ? config.redis.durability : 'skip',
     successDedupSeconds: config.queue.successDedupSeconds,
     maxAttempts: config.queue.maxAttempts,
     failureBackoffSeconds: config.queue.failureBackoffSeconds,
+    leaseSeconds: config.queue.lockSeconds,
     logger,
   };
 }
@@ -72,29 +72,67 @@ export function requestLimits(config: Config): RequestLimits {
   };
 }
 
-/** The events adapter behind the queue's notifier: one CloudEvent per notice. */
-export function createNotifier(config: Config, logger: Logger): { events: EventSink; notify: BuildNotifier } {
+/** The events adapter behind the notices: one CloudEvent per notice. */
+export function createNotifier(config: Config, logger: Logger): { events: EventSink; notify: Notify } {
   const events = createEventSink(config.events.sink, {
     ...awsClientSettings({ region: config.sqs.region, endpoint: config.sqs.endpoint }),
     logger,
   });
   const source = defaultEventSource(config.k8s.namespace);
-  return { events, notify: (notice) => events.send(buildEvent(notice as BuildEventInput, { source })) };
+  return { events, notify: (notice) => events.send(buildEvent(notice, { source })) };
+}
+
+/** The cluster's clients from the config's sources (KJL_KUBECONFIG, in-cluster, KUBECONFIG, ~/.kube). */
+export function kubeClientsFor(config: Config): KubeClients {
+  return createKubeClients(
+    loadKubeConfig({
+      inClusterRoot: config.k8s.inClusterRoot,
+      ...(config.k8s.kubeconfig ? { kubeconfig: config.k8s.kubeconfig } : {}),
+      ...(config.k8s.serviceHost ? { serviceHost: config.k8s.serviceHost } : {}),
+      ...(config.k8s.servicePort ? { servicePort: config.k8s.servicePort } : {}),
+      ...(config.k8s.kubeconfigEnv ? { kubeconfigEnv: config.k8s.kubeconfigEnv } : {}),
+    }),
+  );
+}
+
+/** Deletes a request's Jobs of this deployment through the API (cancel). */
+export function requestJobsDeleter(config: Config, clients: KubeClients) {
+  return (requestId: string) =>
+    deleteRequestJobs(
+      {
+        clients,
+        namespace: config.k8s.namespace,
+        labelPrefix: config.k8s.labelPrefix,
+        instance: config.k8s.instance,
+      },
+      requestId,
+    );
+}
+
+interface Workers {
+  clients: KubeClients;
+  watcher: JobWatcher;
+  worker: BuildWorker;
+  lifecycle: BuildLifecycle;
+  sweeper: OrphanSweeper;
 }
 
 async function startWorkers(
   config: Config,
-  queue: BuildQueue,
-  notify: BuildNotifier,
+  store: BuildQueue,
+  notify: Notify,
   logger: Logger,
 ): Promise<Workers> {
   const log = logger.child({ module: 'k8s' });
-  const clients = createKubeClients(loadKubeConfig(config.k8s.kubeconfig));
+  const clients = kubeClientsFor(config);
   const catalog = await loadTemplateCatalog(config.k8s.templatesDir, config.k8s.templates);
+  const keys = labelKeys(config.k8s.labelPrefix);
   const watcher = new JobWatcher({
     clients,
     namespace: config.k8s.namespace,
-    labelSelector: MANAGED_BY_SELECTOR,
+    labelSelector: instanceSelector(config.k8s.labelPrefix, config.k8s.instance),
+    requestLabel: keys.requestId,
+    staleMs: config.k8s.watchStaleSeconds * 1000,
     logger: log,
   });
   await watcher.start();
@@ -103,9 +141,16 @@ async function startWorkers(
     watcher,
     catalog,
     startTimeoutSeconds: config.k8s.startTimeoutSeconds,
+    logTail: {
+      lines: config.k8s.logTailLines,
+      bytes: config.k8s.logTailBytes,
+      lineBytes: Math.min(2048, config.k8s.logTailBytes),
+      readBytes: 1_048_576,
+    },
     logger: log,
     spec: {
       namespace: config.k8s.namespace,
+      instance: config.k8s.instance,
       labelPrefix: config.k8s.labelPrefix,
       serviceAccount: config.k8s.serviceAccount,
       activeDeadlineSeconds: config.k8s.activeDeadlineSeconds,
@@ -115,38 +160,44 @@ async function startWorkers(
       repository: config.build.repository,
     },
   });
-  const processor = new BuildProcessor({
-    queue: queue.queue,
-    registry: queue.registry,
-    runner,
+  const workerLog = logger.child({ module: 'worker' });
+  const lifecycle = new BuildLifecycle({
+    store,
+    cluster: runner,
     notify,
-    maxAttempts: config.queue.maxAttempts,
     failureBackoffMs: config.queue.failureBackoffSeconds * 1000,
-    maxConcurrentJobs: config.queue.maxConcurrentJobs,
-    pollMs: 1000,
-    logger: logger.child({ module: 'worker' }),
+    pollMs: config.queue.pollMs,
+    logger: workerLog,
   });
-  const worker = new BuildWorker(processor, {
+  const worker = new BuildWorker(lifecycle.handle, {
     redisUrl: config.redis.url,
     name: config.queue.name,
     prefix: config.queue.prefix,
     concurrency: config.queue.maxConcurrentJobs,
     lockSeconds: config.queue.lockSeconds,
-    logger: logger.child({ module: 'worker' }),
+    logger: workerLog,
   });
   await worker.waitUntilReady();
   worker.start();
+  const service = new BuildService({ store, notify, logger: workerLog });
   const sweeper = new OrphanSweeper({
     clients,
     watcher,
     namespace: config.k8s.namespace,
     labelPrefix: config.k8s.labelPrefix,
-    isKnown: async (requestId) => (await queue.queue.getJob(requestId)) !== undefined,
+    disposition: (requestId, run) => service.jobDisposition(requestId, run),
     intervalSeconds: config.k8s.sweepIntervalSeconds,
     logger: log,
   });
   sweeper.start();
-  return { clients, watcher, runner, worker, sweeper };
+  return { clients, watcher, worker, lifecycle, sweeper };
+}
+
+/** Runs `close` and moves on after `ms` whatever it does (a dead peer never holds up a stop). */
+async function bounded(ms: number, close: () => Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([close().catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /** The composition root: builds every adapter from the config and connects them. */
@@ -157,16 +208,56 @@ export async function startRuntime(
 ): Promise<Runtime> {
   const runsIntake = config.role === 'all' || config.role === 'intake';
   const runsWorkers = config.role === 'all' || config.role === 'worker';
-  if (runsIntake && !config.sqs.queueUrl) {
-    throw new UsageError('KJL_SQS_QUEUE_URL: required when the intake runs (role all or intake)');
-  }
   const { events, notify } = createNotifier(config, logger);
-  const queue = await BuildQueue.open(queueOptions(config, logger.child({ module: 'queue' })));
-  const workers = runsWorkers ? await startWorkers(config, queue, notify, logger) : undefined;
-  let intake: SqsIntake | undefined;
-  const sqs = runsIntake
+  const queueLog = logger.child({ module: 'queue' });
+  const workerStore = runsWorkers
+    ? await BuildQueue.open(queueOptions(config, queueLog, 'worker', true))
+    : undefined;
+  const intakeStore = runsIntake
+    ? await BuildQueue.open(queueOptions(config, queueLog, 'intake', !runsWorkers))
+    : undefined;
+  const stores = [workerStore, intakeStore].filter((store): store is BuildQueue => store !== undefined);
+  const sqs: SQSClient | undefined = runsIntake
     ? createSqsClient({ region: config.sqs.region, endpoint: config.sqs.endpoint })
     : undefined;
+  let workers: Workers | undefined;
+  const http = options.http
+    ? await startHttpServer({
+        port: config.http.port,
+        ...(options.httpHost ? { host: options.httpHost } : {}),
+        logger,
+        checks: {
+          redis: async () => (await Promise.all(stores.map((store) => store.ready()))).every(Boolean),
+          ...(sqs
+            ? {
+                sqs: async () => {
+                  await sqs.send(
+                    new GetQueueAttributesCommand({
+                      QueueUrl: config.sqs.queueUrl!,
+                      AttributeNames: ['QueueArn'],
+                    }),
+                  );
+                  return true;
+                },
+              }
+            : {}),
+          ...(runsWorkers
+            ? {
+                kubernetes: async () =>
+                  !!workers && workers.watcher.live && (await apiReachable(workers.clients)),
+              }
+            : {}),
+        },
+      })
+    : undefined;
+  if (runsWorkers) workers = await startWorkers(config, workerStore!, notify, logger);
+  const service = new BuildService({
+    store: (intakeStore ?? workerStore)!,
+    notify,
+    ...(workers ? { deleteJobs: requestJobsDeleter(config, workers.clients) } : {}),
+    logger: logger.child({ module: 'app' }),
+  });
+  let intake: SqsIntake | undefined;
   if (sqs) {
     const queueUrl = config.sqs.queueUrl!;
     intake = new SqsIntake({
@@ -183,66 +274,25 @@ export async function startRuntime(
         wrapSource: `kjl/sqs/${queueUrl.split('/').at(-1)}`,
         limits: requestLimits(config),
       },
-      submitter: queue,
+      submitter: service,
       logger: logger.child({ module: 'intake' }),
-      onSubmitted: (build, result) => {
-        if (result.status === 'duplicate') return;
-        void notify(
-          noticeOf(
-            build,
-            'queued',
-            result.attempt ?? 1,
-            result.position ? { queuePosition: result.position } : {},
-          ),
-        ).catch((error: unknown) =>
-          logger.warn({ err: error, requestId: build.requestId }, 'could not send queued event'),
-        );
-      },
     });
     intake.start();
   }
-  const http = options.http
-    ? await startHttpServer({
-        port: config.http.port,
-        ...(options.httpHost ? { host: options.httpHost } : {}),
-        logger,
-        checks: {
-          redis: () => queue.ready(),
-          ...(sqs
-            ? {
-                sqs: async () => {
-                  await sqs.send(
-                    new GetQueueAttributesCommand({
-                      QueueUrl: config.sqs.queueUrl!,
-                      AttributeNames: ['QueueArn'],
-                    }),
-                  );
-                  return true;
-                },
-              }
-            : {}),
-          ...(workers
-            ? { kubernetes: async () => workers.watcher.ready && (await apiReachable(workers.clients)) }
-            : {}),
-        },
-      })
-    : undefined;
+  const graceMs = config.shutdownTimeoutSeconds * 1000;
   return {
-    queue,
+    service,
     intake,
-    workers,
     http,
-    events,
-    notify,
     async stop() {
-      await intake?.stop();
+      // Stop taking work; builds in hand go back to the queue (their Jobs run on and are adopted).
+      await bounded(graceMs / 2, async () => intake?.stop());
       workers?.sweeper.stop();
-      // Running builds keep their Jobs; another replica (or this one, restarted) adopts them.
-      await workers?.worker.close(true);
-      await workers?.watcher.stop();
-      await http?.close();
-      await queue.close();
-      await events.close();
+      await workers?.worker.close(() => workers.lifecycle.stop(graceMs / 4));
+      await bounded(2000, async () => workers?.watcher.stop());
+      await bounded(2000, async () => http?.close());
+      await Promise.all(stores.map((store) => store.close()));
+      await bounded(2000, () => events.close());
       sqs?.destroy();
     },
   };

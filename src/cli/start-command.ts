@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { createLogger } from '../logger.js';
 import { addConfigFlags, configFromFlags } from './config-flags.js';
-import { stopWithin, untilSignal } from './lifecycle.js';
+import { serveUntilSignal } from './lifecycle.js';
 import { startRuntime } from './runtime.js';
 
 /** `kjl start`: the service, with the role chosen by `--role` / `KJL_ROLE`. */
@@ -17,12 +17,10 @@ export function startCommand(): Command {
     'KJL_LOG_LEVEL',
   ]);
   return command.action(async (options: Record<string, unknown>) => {
-    const config = configFromFlags(options);
+    const config = configFromFlags(options, {}, {}, 'service');
     const logger = createLogger({ level: config.log.level });
     const runtime = await startRuntime(config, logger, { http: true });
     logger.info({ role: config.role }, 'kjl started');
-    const signal = await untilSignal();
-    logger.info({ signal }, 'stopping');
-    await stopWithin(config.shutdownTimeoutSeconds, () => runtime.stop(), logger);
+    await serveUntilSignal(config.shutdownTimeoutSeconds, () => runtime.stop(), logger);
   });
 }

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { flagOf } from './flags.js';
 import { ERROR_CODES } from '../errors.js';
+import { FAILURE_REASONS } from '../failure-reasons.js';
 import { SETTINGS } from './settings.js';
 
 /** The folder `KJL_TEMPLATES_DIR` defaults to: `templates/` of the installed package. */
@@ -8,6 +9,8 @@ const PACKAGE_TEMPLATES_DIR = fileURLToPath(new URL('../../templates', import.me
 
 interface DocumentedSetting {
   env: string;
+  /** the default as words, when it is derived from other settings */
+  defaultText?: string;
   schema: { safeParse(value: unknown): { success: boolean; data?: unknown } };
   doc: string;
 }
@@ -19,6 +22,7 @@ function cell(text: string): string {
 
 /** The default of a setting as the README shows it: `—` when there is none (unset). */
 export function defaultOf(setting: DocumentedSetting): string {
+  if (setting.defaultText) return setting.defaultText;
   const parsed = setting.schema.safeParse(undefined);
   const value = parsed.success ? parsed.data : undefined;
   if (value === undefined) return '—';
@@ -44,4 +48,17 @@ export function renderConfigTable(settings: readonly DocumentedSetting[] = SETTI
 export function renderErrorTable(codes: Readonly<Record<string, string>> = ERROR_CODES): string {
   const rows = Object.entries(codes).map(([code, meaning]) => `| \`${code}\` | ${cell(meaning)} |`);
   return ['| Code | Meaning |', '| --- | --- |', ...rows].join('\n');
+}
+
+/** The README's failure-reason table (Markdown): reason, retried or not, metric label, meaning. */
+export function renderFailureTable(): string {
+  const rows = Object.entries(FAILURE_REASONS).map(
+    ([reason, { retryable, metric, doc }]) =>
+      `| \`${reason}\` | ${retryable ? 'yes' : 'no'} | \`${metric}\` | ${cell(doc)} |`,
+  );
+  return [
+    '| Reason | Retried | `reason` label of `k8s_job_failures_total` | Meaning |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n');
 }

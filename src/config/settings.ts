@@ -139,6 +139,12 @@ export const SETTINGS = [
     doc: "Most Kubernetes Jobs running at once, across every replica (the queue's global concurrency).",
   },
   {
+    env: 'KJL_WAIT_POLL_MS',
+    path: 'queue.pollMs',
+    schema: int(50, 60_000).default(1000),
+    doc: 'How soon a build that waits for its target or for a slot under the limit is looked at again.',
+  },
+  {
     env: 'KJL_FAILURE_BACKOFF_SECONDS',
     path: 'queue.failureBackoffSeconds',
     schema: int(0).default(300),
@@ -158,10 +164,51 @@ export const SETTINGS = [
   },
   // Kubernetes
   {
+    env: 'KJL_REDIS_DURABILITY',
+    path: 'redis.durability',
+    schema: z.enum(['strict', 'warn']).default('strict'),
+    doc: "At start, Redis's own settings are read: without `appendonly yes`, `appendfsync always` and (with a `maxmemory`) `maxmemory-policy noeviction`, a crash or eviction could lose acknowledged requests. `strict` refuses to start, `warn` logs it.",
+  },
+  {
     env: 'KJL_KUBECONFIG',
     path: 'k8s.kubeconfig',
     schema: z.string().min(1).optional(),
-    doc: 'Kubeconfig file; unset: in-cluster config in a pod, else `KUBECONFIG` / `~/.kube/config`.',
+    doc: 'Kubeconfig file, used alone when set. Unset: the in-cluster configuration in a pod, else `KUBECONFIG`, else `~/.kube/config`; none of them is an error (`KJL_K8S_CONFIG`).',
+  },
+  {
+    env: 'KUBECONFIG',
+    path: 'k8s.kubeconfigEnv',
+    schema: z.string().min(1).optional(),
+    doc: 'The usual kubeconfig variable (files separated by `:`), after the in-cluster configuration.',
+  },
+  {
+    env: 'KUBERNETES_SERVICE_HOST',
+    path: 'k8s.serviceHost',
+    schema: z.string().min(1).optional(),
+    doc: 'Set by Kubernetes in every pod: with a service-account token present, the in-cluster configuration is used.',
+  },
+  {
+    env: 'KUBERNETES_SERVICE_PORT',
+    path: 'k8s.servicePort',
+    schema: z.string().min(1).optional(),
+    doc: "Set by Kubernetes in every pod: the API server's port.",
+  },
+  {
+    env: 'KJL_IN_CLUSTER_ROOT',
+    path: 'k8s.inClusterRoot',
+    schema: z.string().min(1).default('/'),
+    doc: 'Folder the service-account files are read under (`<root>/var/run/secrets/kubernetes.io/serviceaccount/`).',
+  },
+  {
+    env: 'KJL_INSTANCE',
+    path: 'k8s.instance',
+    schema: z
+      .string()
+      .regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/, 'must be a Kubernetes label value')
+      .max(63)
+      .default(''),
+    defaultText: '`<KJL_QUEUE_PREFIX>-<KJL_QUEUE_NAME>`',
+    doc: "This deployment's identity: every Job and Pod carries it as `<prefix>/instance`, and every selector (watch, count, sweep, cancel) uses it, so two launchers in one namespace never touch each other's Jobs.",
   },
   {
     env: 'KJL_WORKER_LOCK_SECONDS',
@@ -206,6 +253,24 @@ export const SETTINGS = [
       .max(253)
       .default('kjl.dev'),
     doc: 'Prefix of the labels and annotations kjl puts on Jobs (`<prefix>/request-id`, …).',
+  },
+  {
+    env: 'KJL_WATCH_STALE_SECONDS',
+    path: 'k8s.watchStaleSeconds',
+    schema: int(1).default(60),
+    doc: 'A Job or Pod watch that has not been open for this long makes `/readyz` answer 503 (it is restarted with backoff all along).',
+  },
+  {
+    env: 'KJL_LOG_TAIL_LINES',
+    path: 'k8s.logTailLines',
+    schema: int(1, 10_000).default(100),
+    doc: "Lines of a failed build's main container log kept with its failure.",
+  },
+  {
+    env: 'KJL_LOG_TAIL_BYTES',
+    path: 'k8s.logTailBytes',
+    schema: int(256, 1_048_576).default(16_384),
+    doc: 'Most bytes of log kept with a failure, all lines together; a line is cut at 2048 bytes (and the log read from the API at 1 MiB).',
   },
   {
     env: 'KJL_START_TIMEOUT_SECONDS',
@@ -258,7 +323,7 @@ export const SETTINGS = [
   // Events out
   {
     env: 'KJL_EVENTS_SINK',
-    path: 'events.sink',
+    path: 'events.sinkUrl',
     schema: z.string().trim().min(1).optional(),
     doc: 'Where build CloudEvents go: an SQS queue URL, an SNS topic ARN (`arn:aws:sns:…`) or an http(s) URL; unset: none.',
   },

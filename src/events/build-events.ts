@@ -1,4 +1,5 @@
 import { CloudEvent } from 'cloudevents';
+import type { BuildNotice, BuildPhase, Instant, Timing } from '../build-notice.js';
 import { targetKey } from '../build-request.js';
 
 /**
@@ -10,9 +11,6 @@ import { targetKey } from '../build-request.js';
  * the event is built, so a consumer that remembers the ids it has seen (CloudEvents' `source` + `id`
  * uniqueness rule) can drop a repeat; a retry (next attempt) or another phase gets a new id.
  */
-
-/** The last segment of each event type; also the suffix of the event id. */
-export type BuildPhase = 'queued' | 'started' | 'succeeded' | 'failed' | 'cancelled';
 
 /** CloudEvent `type` of each phase. */
 export const BUILD_EVENT_TYPES = {
@@ -53,43 +51,6 @@ export interface BuildEventData {
   queuePosition?: number;
 }
 
-/** Which build an event is about. */
-export interface BuildIdentity {
-  requestId: string;
-  thirdPartyId: string;
-  parserId: string;
-  contentHash: string;
-  attempt: number;
-}
-
-/** An instant: epoch milliseconds or a `Date`. */
-export type Instant = number | Date;
-
-/** When the Job started and ended; `durationMs` is computed from them (end defaults to the clock). */
-interface Timing {
-  startedAt?: Instant;
-  finishedAt?: Instant;
-}
-
-/** What each phase's event is built from; `phase` picks the event type. */
-export type BuildEventInput = BuildIdentity &
-  (
-    | { phase: 'queued'; queuePosition?: number }
-    | { phase: 'started'; jobName: string; image?: string }
-    | ({ phase: 'succeeded'; jobName: string; image?: string } & Timing)
-    | ({
-        phase: 'failed';
-        reason: string;
-        retryable: boolean;
-        willRetry: boolean;
-        jobName?: string;
-        image?: string;
-        message?: string;
-        exitCode?: number;
-      } & Timing)
-    | ({ phase: 'cancelled'; jobName?: string; reason?: string; message?: string } & Timing)
-  );
-
 export interface BuildEventOptions {
   /** CloudEvent `source`; see {@link defaultEventSource} */
   source: string;
@@ -125,13 +86,20 @@ function defined<T extends object>(value: T): T {
  * The CloudEvent for one step of a build's life, validated by the CloudEvents SDK (it throws the
  * SDK's `ValidationError` when an attribute is invalid, for example an empty source).
  */
-export function buildEvent(input: BuildEventInput, options: BuildEventOptions): CloudEvent<BuildEventData> {
+export function buildEvent(notice: BuildNotice, options: BuildEventOptions): CloudEvent<BuildEventData> {
   const now = options.clock?.now() ?? Date.now();
-  const { phase, requestId, thirdPartyId, parserId, contentHash, attempt, ...details } = input;
+  const { phase, requestId, thirdPartyId, parserId, contentHash, attempt, ...details } = notice;
   if (!Number.isInteger(attempt) || attempt < 1) {
     throw new RangeError(`attempt must be a positive integer, got ${attempt}`);
   }
-  const { startedAt, finishedAt, ...fields } = details as typeof details & Timing;
+  // the dispatch bookkeeping (`adopted`, `sentAt`) is for metrics, not for event consumers
+  const {
+    startedAt,
+    finishedAt,
+    adopted: _adopted,
+    sentAt: _sentAt,
+    ...fields
+  } = details as typeof details & Timing & { adopted?: boolean; sentAt?: number };
   const durationMs =
     startedAt === undefined ? undefined : Math.max(0, epochMs(finishedAt ?? now) - epochMs(startedAt));
   const data: BuildEventData = defined({

@@ -24,7 +24,7 @@ const MAX_BODY_BYTES = 64 * 1024;
 const MAX_ID_LENGTH = 256;
 const MAX_SOURCE_LENGTH = 1024;
 // eslint-disable-next-line no-control-regex -- control characters are what this looks for
-const UNSAFE = /[\u0000-\u001f\u007f"'`\\$;&|<>*?(){}[\]!#~]|\.\.\//;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f"'`\\$;&|<>*?(){}[\]!#~]|\.\.\//;
 const REQUIRED_ATTRIBUTES = ['specversion', 'id', 'source', 'type'] as const;
 
 /** True when a string carries control characters, quotes, or shell or path metacharacters. */

@@ -6,15 +6,12 @@ import type { Logger } from '../logger.js';
 import { sendToDeadLetter, type Rejected } from './dead-letter.js';
 import { parseMessage, type ParseOptions } from './parse-message.js';
 
-/** What the queue made of a request: `queued`, `duplicate`, `requeued`; its place when queued. */
+/** What became of a request: `queued`, `duplicate`, `requeued`. */
 export interface SubmitOutcome {
   status: string;
-  position?: number;
-  /** the run number the request will start as */
-  attempt?: number;
 }
 
-/** Where valid requests go: the durable queue. `submit` resolves once the request is safe. */
+/** Where valid requests go (the application layer). `submit` resolves once the request is safe. */
 export interface BuildSubmitter {
   submit(build: QueuedBuild): Promise<SubmitOutcome>;
   /** true when a submit can succeed now (Redis reachable) */
@@ -43,8 +40,6 @@ export interface SqsIntakeOptions {
   parse: ParseOptions;
   submitter: BuildSubmitter;
   logger: Logger;
-  /** called for every request the queue accepted (status `queued`, `duplicate`, `requeued`) */
-  onSubmitted?: (build: QueuedBuild, outcome: SubmitOutcome) => void;
 }
 
 const MAX_REMEMBERED = 10_000;
@@ -149,7 +144,6 @@ export class SqsIntake {
         if (status === 'duplicate') this.counts.deduplicated += 1;
         else this.counts.queued += 1;
         log.info({ status, target: targetKey(build.request) }, 'request accepted');
-        this.options.onSubmitted?.(build, outcome);
         done.push(message);
       } catch (error) {
         this.failures += 1;
@@ -162,6 +156,10 @@ export class SqsIntake {
     return done;
   }
 
+  /**
+   * Sends the invalid messages to the DLQ; returns those it took. A DLQ that fails keeps only its
+   * own messages in SQS (for the queue's redrive policy): the valid ones of the batch go on.
+   */
   private async deadLetter(rejected: Rejected[]): Promise<Message[]> {
     this.counts.invalid += rejected.length;
     for (const { message, error } of rejected) {
@@ -176,12 +174,18 @@ export class SqsIntake {
       this.remember(message.MessageId);
     }
     if (!this.options.dlqUrl) return [];
-    const sent = await sendToDeadLetter(
+    const { sent, failures } = await sendToDeadLetter(
       this.options.sqs,
       this.options.dlqUrl,
       this.options.queueUrl,
       rejected,
     );
+    for (const failure of failures) {
+      this.logger.warn(
+        { err: failure.error, messageIds: failure.messages.map((message) => message.MessageId) },
+        'dead-letter queue did not take invalid messages; they stay in the source queue',
+      );
+    }
     this.counts.deadLettered += sent.length;
     return sent;
   }

@@ -5,6 +5,7 @@ import type { BuildRequest } from '../build-request.js';
 export const MAX_JOB_NAME_LENGTH = 63;
 const PREFIX = 'build';
 const HASH_LENGTH = 8;
+const DIGEST_LENGTH = 6;
 /** DNS-1123 label: what every Job name this module returns matches. */
 export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -17,37 +18,47 @@ function sanitise(id: string): string {
     .replace(/^-|-$/g, '');
 }
 
-function shortDigest(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, HASH_LENGTH);
+function shortDigest(text: string, length = HASH_LENGTH): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, length);
 }
 
 /**
- * The deterministic name of a request's Job: `build-{thirdPartyId}-{parserId}-{hash8}`, where hash8
- * is the first 8 hex characters of the content hash. Always a DNS-1123 label of at most 63
- * characters, and different targets get different names (up to hash collisions):
+ * The content part of a build's Job name, image tag and content-hash label: the first 8 hex
+ * characters of the content hash (recognisable), then 6 of a digest of the whole hash, so that two
+ * contents of one target whose hashes share a prefix still get different names and tags.
+ */
+export function contentTag(contentHash: string): string {
+  const hash = contentHash.toLowerCase();
+  return `${hash.slice(0, HASH_LENGTH)}${shortDigest(hash, DIGEST_LENGTH)}`;
+}
+
+/**
+ * The deterministic name of a request's Job: `build-{thirdPartyId}-{parserId}-{contentTag}` (see
+ * {@link contentTag}). Always a DNS-1123 label of at most 63 characters, and different requests get
+ * different names (up to hash collisions):
  *
  * - ids that are already lower-case `[a-z0-9-]` with no leading, trailing or doubled `-`, whose
  *   thirdPartyId has no `-`, and that fit, are used as they are;
- * - otherwise a short hash of the exact (thirdPartyId, parserId) pair is inserted before hash8:
- *   `build-{tp}-{p}-{idHash}-{hash8}`, with the ids sanitised and truncated to fit. This covers
+ * - otherwise a short hash of the exact (thirdPartyId, parserId) pair is inserted before the tag:
+ *   `build-{tp}-{p}-{idHash}-{contentTag}`, with the ids sanitised and truncated to fit. This covers
  *   sanitising that merges ids (`a.b` and `a-b`, `A` and `a`), truncation that merges ids that differ
  *   past the cut, and a `-` in thirdPartyId, which would make the split ambiguous
  *   (`a-b`/`c` against `a`/`b-c`).
  */
 export function jobNameFor(request: Pick<BuildRequest, 'thirdPartyId' | 'parserId' | 'contentHash'>): string {
   const { thirdPartyId, parserId } = request;
-  const hash8 = request.contentHash.toLowerCase().slice(0, HASH_LENGTH);
+  const tag = contentTag(request.contentHash);
   const tp = sanitise(thirdPartyId);
   const p = sanitise(parserId);
-  const plain = `${PREFIX}-${tp}-${p}-${hash8}`;
+  const plain = `${PREFIX}-${tp}-${p}-${tag}`;
   const clean = tp === thirdPartyId && p === parserId && !tp.includes('-') && tp !== '' && p !== '';
   if (clean && plain.length <= MAX_JOB_NAME_LENGTH) return plain;
 
   const idHash = shortDigest(`${thirdPartyId}/${parserId}`);
-  // build-{tp}-{p}-{idHash}-{hash8}: the fixed parts and their separators
-  const budget = MAX_JOB_NAME_LENGTH - (PREFIX.length + idHash.length + hash8.length + 4);
+  // build-{tp}-{p}-{idHash}-{tag}: the fixed parts and their separators
+  const budget = MAX_JOB_NAME_LENGTH - (PREFIX.length + idHash.length + tag.length + 4);
   const [tpLength, pLength] = share(tp.length, p.length, budget);
-  const parts = [PREFIX, cut(tp, tpLength), cut(p, pLength), idHash, hash8].filter((part) => part !== '');
+  const parts = [PREFIX, cut(tp, tpLength), cut(p, pLength), idHash, tag].filter((part) => part !== '');
   return parts.join('-');
 }
 

@@ -1,14 +1,16 @@
 import type { V1Job } from '@kubernetes/client-node';
 import type { QueuedBuild } from '../build-request.js';
-import type { RunResult, StartedRun } from '../build-run.js';
-import { KubeApiError, PermanentBuildError } from '../errors.js';
+import type { FailedRun, RunOutcome, StartResult, StartedJob } from '../build-run.js';
+import { KubeApiError, PermanentBuildError, TemplateError } from '../errors.js';
+import { FAILURE_REASONS, type FailureReason } from '../failure-reasons.js';
 import type { Logger } from '../logger.js';
 import { callApi } from './api-retry.js';
-import { imageOf, buildJob, mainContainerOf, type JobSpecOptions } from './job-spec.js';
+import { buildJob, imageOf, mainContainerOf, type JobSpecOptions } from './job-spec.js';
 import type { JobWatcher } from './job-watcher.js';
 import { isFinished, millis, newestFirst } from './kube-objects.js';
 import type { KubeClients } from './kube-client.js';
 import { labelKeys, labelValue } from './labels.js';
+import { boundLogTail, type LogTailLimits } from './log-tail.js';
 import { classifyJob, type JobOutcome } from './outcome.js';
 import type { TemplateCatalog } from './template-catalog.js';
 
@@ -18,32 +20,56 @@ export interface JobRunnerOptions {
   catalog: TemplateCatalog;
   spec: JobSpecOptions;
   startTimeoutSeconds: number;
+  logTail: LogTailLimits;
   logger: Logger;
   now?: () => number;
-  /** how often a running Job is re-judged without a watch event (start timeouts) */
+  /** how often waiting runs are re-judged without a watch event (start timeouts, missing Jobs) */
   recheckMs?: number;
-  /** log lines kept from a failed Job's main container */
-  logTailLines?: number;
-  /** how long to wait for a deleted Job and its Pods to be gone */
-  cleanupTimeoutMs?: number;
 }
 
-const VANISHED: JobOutcome = {
-  state: 'failed',
-  reason: 'Cancelled',
-  retryable: false,
-  message: 'the Job was deleted',
-};
+/** Statuses that mean the API server refused the Job itself: retrying sends the same refusal. */
+const REFUSED = new Set([400, 403, 422]);
+/** Attempts at replacing a stale Job of an earlier run before giving up (the next attempt goes on). */
+const MAX_REPLACEMENTS = 5;
+
+interface Waiter {
+  job: StartedJob;
+  seen: boolean;
+  /** the last judgement: a running Job changes only with watch events, a pending one also with time */
+  state: JobOutcome['state'] | undefined;
+  since: number;
+  verifying: boolean;
+  settle: (outcome: JobOutcome | 'vanished') => void;
+}
+
+function failure(
+  reason: FailureReason,
+  message: string,
+  finishedAt: number,
+  extra: Partial<FailedRun> = {},
+): FailedRun {
+  return {
+    status: 'failed',
+    reason,
+    message,
+    retryable: FAILURE_REASONS[reason].retryable,
+    logTail: [],
+    finishedAt,
+    ...extra,
+  };
+}
 
 /**
- * Runs one build as a Kubernetes Job: builds it from its template, creates it under its
- * deterministic name (a 409 for a Job of the same request is adoption: how a restarted worker
- * picks up where a crashed one stopped), waits on the shared watch cache for the outcome, and on
- * failure captures the log tail before deleting the Job and its Pods.
+ * The cluster side of a build run: builds the Job from its template, creates it under its
+ * deterministic name (a 409 for a Job of the same run is adoption: how a worker that takes over a
+ * stalled build picks it up), waits on the shared watch cache for the outcome and captures the log
+ * tail of a failure. Every outcome is a result; only bugs throw.
  */
 export class JobRunner {
   private readonly now: () => number;
   private readonly labels;
+  private readonly waiters = new Set<Waiter>();
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: JobRunnerOptions) {
     this.now = options.now ?? Date.now;
@@ -54,55 +80,28 @@ export class JobRunner {
     return this.options.spec.namespace;
   }
 
-  async run(
-    build: QueuedBuild,
-    attempt: number,
-    onStarted: (start: StartedRun) => Promise<void>,
-  ): Promise<RunResult> {
-    const template = this.options.catalog.get(build.request.template);
-    const manifest = buildJob(build.request, template, this.options.spec);
-    manifest.metadata!.labels![this.labels.attempt] = String(attempt);
-    const jobName = manifest.metadata!.name!;
-    const image = imageOf(manifest, this.options.spec.labelPrefix);
-    const log = this.options.logger.child({ requestId: build.requestId, jobName, attempt });
-    const { job, adopted } = await this.createOrAdopt(manifest, build.requestId, attempt, log);
-    const startedAt = adopted ? (millis(job.metadata?.creationTimestamp) ?? this.now()) : this.now();
-    await onStarted({ jobName, ...(image ? { image } : {}), adopted, startedAt });
-    const outcome = await this.awaitOutcome(jobName, job.metadata!.uid!);
-    const finishedAt = this.now();
-    if (outcome.state === 'succeeded') {
-      log.info({ durationMs: finishedAt - startedAt }, 'build succeeded');
-      return { status: 'succeeded', jobName, ...(image ? { image } : {}), startedAt, finishedAt };
-    }
-    const vanished = outcome === VANISHED || outcome.reason === 'Cancelled';
-    const container = outcome.container ?? mainContainerOf(manifest, this.options.spec.labelPrefix);
-    const logTail = vanished ? [] : await this.logTail(jobName, outcome.podName, container, log);
-    await this.deleteJob(jobName, log);
-    log.info({ reason: outcome.reason, message: outcome.message }, 'build failed');
-    return {
-      status: 'failed',
-      jobName,
-      ...(image ? { image } : {}),
-      reason: outcome.reason ?? 'Error',
-      retryable: outcome.retryable ?? false,
-      message: outcome.message ?? 'the Job failed',
-      ...(outcome.exitCode !== undefined ? { exitCode: outcome.exitCode } : {}),
-      logTail,
-      vanished,
-      startedAt,
-      finishedAt,
-    };
+  /** True while the watch cache follows the cluster (readiness). */
+  get live(): boolean {
+    return this.options.watcher.live;
   }
 
-  private async createOrAdopt(
-    manifest: V1Job,
-    requestId: string,
-    attempt: number,
-    log: Logger,
-  ): Promise<{ job: V1Job; adopted: boolean }> {
-    const name = manifest.metadata!.name!;
-    const context = { namespace: this.namespace, jobName: name, requestId };
-    for (;;) {
+  /** Creates the run's Job, or adopts it when it exists; an outcome when there is nothing to wait for. */
+  async start(build: QueuedBuild, run: number): Promise<StartResult> {
+    let manifest: V1Job;
+    try {
+      const template = this.options.catalog.get(build.request.template);
+      manifest = buildJob(build.request, template, this.options.spec);
+    } catch (error) {
+      if (error instanceof TemplateError) return failure('TemplateInvalid', error.message, this.now());
+      if (error instanceof PermanentBuildError) return failure('EnvNotAllowed', error.message, this.now());
+      throw error;
+    }
+    manifest.metadata!.labels![this.labels.attempt] = String(run);
+    const jobName = manifest.metadata!.name!;
+    const image = imageOf(manifest, this.options.spec.labelPrefix);
+    const log = this.options.logger.child({ requestId: build.requestId, jobName, attempt: run });
+    const context = { namespace: this.namespace, jobName, requestId: build.requestId };
+    for (let replaced = 0; ; replaced++) {
       try {
         const job = await callApi(
           'create job',
@@ -110,117 +109,243 @@ export class JobRunner {
           context,
         );
         log.info('job created');
-        return { job, adopted: false };
+        return { status: 'started', job: this.started(job, image, false) };
       } catch (error) {
-        if (!(error instanceof KubeApiError) || error.status !== 409) throw error;
+        if (!(error instanceof KubeApiError)) throw error;
+        if (error.status !== 409) {
+          const refused = error.status !== undefined && REFUSED.has(error.status);
+          log.warn({ err: error }, refused ? 'the API server refused the job' : 'could not create the job');
+          return failure(refused ? 'ApiRejected' : 'ApiError', error.message, this.now(), { jobName });
+        }
       }
-      const existing = await callApi(
-        'read job',
-        () => this.options.clients.batch.readNamespacedJob({ name, namespace: this.namespace }),
-        context,
-      );
+      const existing = await this.read(jobName, context).catch((error: unknown) => error as KubeApiError);
+      if (existing instanceof KubeApiError) {
+        if (existing.status === 404) continue; // deleted meanwhile: create again
+        return failure('ApiError', existing.message, this.now(), { jobName });
+      }
       const labels = existing.metadata?.labels ?? {};
-      if (labels[this.labels.requestId] !== labelValue(requestId)) {
-        throw new PermanentBuildError(
-          'KJL_JOB_CONFLICT',
-          `Job ${this.namespace}/${name} already exists and belongs to ${
-            labels[this.labels.requestId]
-              ? `request ${labels[this.labels.requestId]}`
-              : 'something other than kjl'
-          }`,
-          { context },
+      const owner = labels[this.labels.instance];
+      if (
+        labels[this.labels.requestId] !== labelValue(build.requestId) ||
+        owner !== labelValue(this.options.spec.instance)
+      ) {
+        const belongs = labels[this.labels.requestId]
+          ? `request ${labels[this.labels.requestId]} of deployment ${owner ?? '(none)'}`
+          : 'something other than kjl';
+        // no jobName: the Job is not this run's, nothing of kjl's may delete it
+        return failure(
+          'JobConflict',
+          `Job ${this.namespace}/${jobName} already exists and belongs to ${belongs}`,
+          this.now(),
         );
       }
-      if (labels[this.labels.attempt] !== String(attempt) && isFinished(existing)) {
-        log.info('removing the finished Job of an earlier attempt');
-        await this.deleteJob(name, log);
-        continue;
+      if (labels[this.labels.attempt] === String(run)) {
+        log.info('job adopted');
+        return { status: 'started', job: this.started(existing, image, true) };
       }
-      log.info('job adopted');
-      return { job: existing, adopted: true };
+      if (isFinished(existing) && (existing.status?.succeeded ?? 0) > 0) {
+        // an earlier run of the same content succeeded: that image is the result
+        log.info('an earlier run of this request succeeded; its Job is the result');
+        const started = this.started(existing, image, true);
+        return {
+          status: 'succeeded',
+          jobName,
+          ...(image ? { image } : {}),
+          ...this.timesOf(existing, started),
+        };
+      }
+      if (replaced >= MAX_REPLACEMENTS) {
+        return failure('ApiError', `Job ${jobName} of an earlier run is still being deleted`, this.now(), {
+          jobName,
+        });
+      }
+      log.info({ previousAttempt: labels[this.labels.attempt] }, 'replacing the Job of an earlier run');
+      await this.deleteJob(jobName, existing.metadata?.uid).catch((error: unknown) =>
+        log.warn({ err: error }, 'could not delete the Job of an earlier run'),
+      );
     }
   }
 
-  /** Resolves when the Job (of this uid) succeeds, fails, or vanishes. */
-  private awaitOutcome(jobName: string, uid: string): Promise<JobOutcome> {
-    const { watcher } = this.options;
-    return new Promise((resolve) => {
-      let seen = false;
-      let verifying = false;
-      const settle = (outcome: JobOutcome) => {
-        unsubscribe();
-        clearInterval(timer);
-        resolve(outcome);
-      };
-      const check = () => {
-        const job = watcher.job(jobName);
-        if (!job || job.metadata?.uid !== uid) {
-          if (seen) settle(VANISHED);
-          return seen;
-        }
-        seen = true;
-        const outcome = classifyJob(job, watcher.podsOf(jobName), this.now(), {
-          startTimeoutSeconds: this.options.startTimeoutSeconds,
-        });
-        if (outcome.state === 'succeeded' || outcome.state === 'failed') settle(outcome);
-        return true;
-      };
-      // Still not in the cache a recheck later: the watch may lag the create, or the Job went before
-      // the cache saw it; ask the API which.
-      const verify = async () => {
-        verifying = true;
-        try {
-          const job = await this.options.clients.batch.readNamespacedJob({
-            name: jobName,
-            namespace: this.namespace,
-          });
-          if (job.metadata?.uid !== uid) settle(VANISHED);
-        } catch (error) {
-          if ((error as { code?: number }).code === 404) settle(VANISHED);
-        } finally {
-          verifying = false;
-        }
-      };
-      const unsubscribe = watcher.onChange((key) => {
-        if (key === jobName) check();
+  private started(job: V1Job, image: string | undefined, adopted: boolean): StartedJob {
+    return {
+      jobName: job.metadata!.name!,
+      uid: job.metadata!.uid!,
+      ...(image ? { image } : {}),
+      adopted,
+      startedAt: millis(job.metadata?.creationTimestamp) ?? this.now(),
+    };
+  }
+
+  /** When the Job ran, from its own status: `startTime` and `completionTime`. */
+  private timesOf(job: V1Job | undefined, started: StartedJob): { startedAt: number; finishedAt: number } {
+    return {
+      startedAt: millis(job?.status?.startTime) ?? started.startedAt,
+      finishedAt: millis(job?.status?.completionTime) ?? this.now(),
+    };
+  }
+
+  private read(name: string, context: Record<string, string>): Promise<V1Job> {
+    return callApi(
+      'read job',
+      () => this.options.clients.batch.readNamespacedJob({ name, namespace: this.namespace }),
+      context,
+    );
+  }
+
+  /**
+   * Waits for the Job's outcome; captures the log tail of a failure. Resolves undefined when
+   * `signal` aborts first (the process is stopping: the Job goes on and is adopted later).
+   */
+  async outcome(job: StartedJob, signal: AbortSignal): Promise<RunOutcome | undefined> {
+    const result = await this.awaitTerminal(job, signal);
+    if (result === undefined) return undefined;
+    const cached = this.options.watcher.job(job.jobName);
+    const image = job.image ? { image: job.image } : {};
+    if (result === 'vanished') {
+      return failure('JobDeleted', 'the Job was deleted before it finished', this.now(), {
+        jobName: job.jobName,
+        ...image,
+        startedAt: job.startedAt,
       });
-      const timer = setInterval(() => {
-        if (!check() && !verifying) void verify();
-      }, this.options.recheckMs ?? 1000);
-      check();
+    }
+    const times = this.timesOf(cached?.metadata?.uid === job.uid ? cached : undefined, job);
+    if (result.state === 'succeeded') {
+      this.options.logger.info(
+        { jobName: job.jobName, durationMs: times.finishedAt - times.startedAt },
+        'build succeeded',
+      );
+      return { status: 'succeeded', jobName: job.jobName, ...image, ...times };
+    }
+    const reason = result.reason ?? 'Error';
+    const container =
+      result.container ?? (cached ? mainContainerOf(cached, this.options.spec.labelPrefix) : undefined);
+    const logTail = reason === 'JobDeleted' ? [] : await this.logTail(job.jobName, result.podName, container);
+    this.options.logger.info({ jobName: job.jobName, reason, message: result.message }, 'build failed');
+    return failure(reason, result.message ?? 'the Job failed', times.finishedAt, {
+      jobName: job.jobName,
+      ...image,
+      startedAt: times.startedAt,
+      logTail,
+      ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
     });
   }
 
-  private async logTail(
-    jobName: string,
-    podName: string | undefined,
-    container: string | undefined,
-    log: Logger,
-  ) {
+  private awaitTerminal(job: StartedJob, signal: AbortSignal): Promise<JobOutcome | 'vanished' | undefined> {
+    const { watcher } = this.options;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve(undefined);
+      const waiter: Waiter = {
+        job,
+        seen: false,
+        state: undefined,
+        since: this.now(),
+        verifying: false,
+        settle: (outcome) => {
+          this.waiters.delete(waiter);
+          unsubscribe();
+          signal.removeEventListener('abort', onAbort);
+          if (this.waiters.size === 0) this.stopTimer();
+          resolve(outcome);
+        },
+      };
+      const onAbort = () => {
+        this.waiters.delete(waiter);
+        unsubscribe();
+        resolve(undefined);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const unsubscribe = watcher.onChange(job.jobName, () => this.check(waiter));
+      this.waiters.add(waiter);
+      this.startTimer();
+      this.check(waiter);
+    });
+  }
+
+  /** Judges a waiting run from the cache; settles it when its Job ended or vanished. */
+  private check(waiter: Waiter): void {
+    const { watcher } = this.options;
+    const job = watcher.job(waiter.job.jobName);
+    if (!job || job.metadata?.uid !== waiter.job.uid) {
+      if (waiter.seen) waiter.settle('vanished');
+      return;
+    }
+    waiter.seen = true;
+    const outcome = classifyJob(job, watcher.podsOf(waiter.job.jobName), this.now(), {
+      startTimeoutSeconds: this.options.startTimeoutSeconds,
+    });
+    waiter.state = outcome.state;
+    if (outcome.state === 'succeeded' || outcome.state === 'failed') waiter.settle(outcome);
+  }
+
+  /** One timer for every waiting run: start timeouts, and Jobs the cache has not shown yet. */
+  private startTimer(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      for (const waiter of this.waiters) {
+        if (waiter.state !== 'running') this.check(waiter);
+        if (
+          !waiter.seen &&
+          !waiter.verifying &&
+          this.now() - waiter.since > (this.options.recheckMs ?? 1000)
+        ) {
+          void this.verify(waiter);
+        }
+      }
+    }, this.options.recheckMs ?? 1000);
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Not in the cache a recheck later: the watch may lag the create, or the Job went first; ask. */
+  private async verify(waiter: Waiter): Promise<void> {
+    waiter.verifying = true;
+    try {
+      const job = await this.options.clients.batch.readNamespacedJob({
+        name: waiter.job.jobName,
+        namespace: this.namespace,
+      });
+      if (job.metadata?.uid !== waiter.job.uid) waiter.settle('vanished');
+    } catch (error) {
+      if ((error as { code?: number }).code === 404) waiter.settle('vanished');
+    } finally {
+      waiter.verifying = false;
+    }
+  }
+
+  private async logTail(jobName: string, podName: string | undefined, container: string | undefined) {
     const pods = this.options.watcher.podsOf(jobName);
     const pod = pods.find((candidate) => candidate.metadata?.name === podName) ?? pods.sort(newestFirst)[0];
-    if (!pod?.metadata?.name) return [];
+    const name = pod?.metadata?.name;
+    if (!name) return [];
     try {
       const text = await callApi(
         'read pod log',
         () =>
           this.options.clients.core.readNamespacedPodLog({
-            name: pod.metadata!.name!,
+            name,
             namespace: this.namespace,
             ...(container ? { container } : {}),
-            tailLines: this.options.logTailLines ?? 100,
+            tailLines: this.options.logTail.lines,
+            limitBytes: this.options.logTail.readBytes,
           }),
-        { namespace: this.namespace, pod: pod.metadata.name },
+        { namespace: this.namespace, pod: name },
       );
-      return text.split('\n').filter((line, index, lines) => line !== '' || index < lines.length - 1);
+      return boundLogTail(text, this.options.logTail);
     } catch (error) {
-      log.warn({ err: error }, 'could not read the log of the failed pod');
+      this.options.logger.warn(
+        { err: error, jobName, pod: name },
+        'could not read the log of the failed pod',
+      );
       return [];
     }
   }
 
-  /** Deletes a Job with its Pods (Background propagation) and waits until both are gone from the cache. */
-  async deleteJob(jobName: string, log: Logger = this.options.logger): Promise<void> {
+  /** Deletes a Job with its Pods (Background propagation); a Job already gone is fine. */
+  async deleteJob(jobName: string, uid?: string): Promise<void> {
     try {
       await callApi(
         'delete job',
@@ -229,23 +354,30 @@ export class JobRunner {
             name: jobName,
             namespace: this.namespace,
             propagationPolicy: 'Background',
+            ...(uid ? { body: { preconditions: { uid } } } : {}),
           }),
         { namespace: this.namespace, jobName },
       );
     } catch (error) {
-      if (!(error instanceof KubeApiError) || error.status !== 404) throw error;
+      if (!(error instanceof KubeApiError) || (error.status !== 404 && error.status !== 409)) throw error;
     }
-    const { watcher } = this.options;
-    const gone = () => !watcher.job(jobName) && watcher.podsOf(jobName).length === 0;
-    await watcher.until(jobName, gone, this.options.cleanupTimeoutMs ?? 10_000);
-    log.info('job and pods deleted');
   }
 
-  activeJobCount(exceptRequestId?: string): number {
-    const except = exceptRequestId ? labelValue(exceptRequestId) : undefined;
-    return this.options.watcher
-      .activeJobs()
-      .filter((job) => except === undefined || job.metadata?.labels?.[this.labels.requestId] !== except)
-      .length;
+  /**
+   * Deletes a failed run's Job once its outcome is recorded. Never throws: a Job that cannot be
+   * deleted now is left to the sweep, and the build's outcome stays what it is.
+   */
+  async cleanup(jobName: string): Promise<void> {
+    try {
+      await this.deleteJob(jobName);
+      this.options.watcher.forget(jobName);
+    } catch (error) {
+      this.options.logger.warn({ err: error, jobName }, 'could not delete the failed Job; the sweep will');
+    }
+  }
+
+  /** Request ids of this deployment's unfinished Jobs, from the watch cache. */
+  unfinishedRequests(): string[] {
+    return this.options.watcher.unfinishedRequests();
   }
 }

@@ -8,7 +8,7 @@ import type {
 } from '@kubernetes/client-node';
 import { requestIdOf, type BuildRequest } from '../build-request.js';
 import { PermanentBuildError } from '../errors.js';
-import { jobNameFor } from './job-name.js';
+import { contentTag, jobNameFor } from './job-name.js';
 import {
   annotationKeys,
   labelKeys,
@@ -22,6 +22,8 @@ import { fillPlaceholders, mapStrings, type JobTemplate, type TemplateValues } f
 /** What the Job builder needs from the configuration (`config.k8s`, `config.build`). */
 export interface JobSpecOptions {
   namespace: string;
+  /** the deployment's identity, on every Job and Pod as `{prefix}/instance` */
+  instance: string;
   /** prefix of kjl's labels and annotations, `kjl.dev` by default */
   labelPrefix: string;
   /** service account of the pods, unless the template names one */
@@ -47,8 +49,9 @@ const MAX_TAG_LENGTH = 128;
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /**
- * The tag of the image a request builds: `{thirdPartyId}-{parserId}-{hash8}`. As with Job names, a
- * short hash of the exact (thirdPartyId, parserId) pair is inserted before hash8 when that form
+ * The tag of the image a request builds: `{thirdPartyId}-{parserId}-{contentTag}` (the content tag
+ * of Job names). As with Job names, a
+ * short hash of the exact (thirdPartyId, parserId) pair is inserted before the content tag when that form
  * would be ambiguous (a `-` in thirdPartyId: `a-b`/`c` against `a`/`b-c` would push to one tag),
  * not a valid tag (thirdPartyId starting with `.` or `-`), or longer than 128 characters.
  */
@@ -56,18 +59,18 @@ export function imageTagFor(
   request: Pick<BuildRequest, 'thirdPartyId' | 'parserId' | 'contentHash'>,
 ): string {
   const { thirdPartyId, parserId } = request;
-  const hash8 = request.contentHash.toLowerCase().slice(0, HASH_LENGTH);
-  const plain = `${thirdPartyId}-${parserId}-${hash8}`;
+  const content = contentTag(request.contentHash);
+  const plain = `${thirdPartyId}-${parserId}-${content}`;
   if (!thirdPartyId.includes('-') && IMAGE_TAG.test(plain)) return plain;
   const idHash = createHash('sha256')
     .update(`${thirdPartyId}/${parserId}`)
     .digest('hex')
     .slice(0, HASH_LENGTH);
   const tp = thirdPartyId.replace(/^[.-]+/, '');
-  const tag = [tp, parserId, idHash, hash8].filter((part) => part !== '').join('-');
+  const tag = [tp, parserId, idHash, content].filter((part) => part !== '').join('-');
   return tag.length <= MAX_TAG_LENGTH
     ? tag
-    : [tp.slice(0, 50), parserId.slice(0, 50), idHash, hash8].join('-');
+    : [tp.slice(0, 50), parserId.slice(0, 50), idHash, content].join('-');
 }
 
 /** `{registry}/{repository}:{tag}`: the image reference a build pushes. */
@@ -98,14 +101,18 @@ export function templateValuesFor(request: BuildRequest, options: JobSpecOptions
 }
 
 /** The tracking labels of a request's Job and Pods. */
-export function jobLabelsFor(request: BuildRequest, labelPrefix: string): Record<string, string> {
-  const keys = labelKeys(labelPrefix);
+export function jobLabelsFor(
+  request: BuildRequest,
+  options: Pick<JobSpecOptions, 'labelPrefix' | 'instance'>,
+): Record<string, string> {
+  const keys = labelKeys(options.labelPrefix);
   return {
     [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
+    [keys.instance]: labelValue(options.instance),
     [keys.thirdPartyId]: labelValue(request.thirdPartyId),
     [keys.parserId]: labelValue(request.parserId),
     [keys.requestId]: labelValue(requestIdOf(request)),
-    [keys.contentHash]: request.contentHash.toLowerCase().slice(0, HASH_LENGTH),
+    [keys.contentHash]: contentTag(request.contentHash),
   };
 }
 
@@ -139,6 +146,19 @@ function validLabels(labels: Record<string, string> | undefined): Record<string,
   return Object.fromEntries(Object.entries(labels ?? {}).map(([key, value]) => [key, labelValue(value)]));
 }
 
+/**
+ * Env names a request may not set unless its template allows them: they would redirect credentials
+ * (AWS_*), traffic (*_PROXY, any case) or registry authentication (DOCKER_CONFIG) of the build.
+ */
+export const RESERVED_ENV: readonly RegExp[] = [/^AWS_/i, /_PROXY$/i, /^DOCKER_CONFIG$/i];
+
+/** The `kjl.dev/allowed-env` directive: names separated by commas or spaces, `PREFIX_*` for a prefix. */
+function envAllowlist(directive: string | undefined): (name: string) => boolean {
+  const entries = (directive ?? '').split(/[\s,]+/).filter(Boolean);
+  return (name) =>
+    entries.some((entry) => (entry.endsWith('*') ? name.startsWith(entry.slice(0, -1)) : name === entry));
+}
+
 /** A literal value in env: `$` doubled so that Kubernetes does not expand `$(VAR)` in it. */
 function literal(value: string): string {
   return value.replace(/\$/g, '$$$$');
@@ -152,18 +172,23 @@ function literal(value: string): string {
  * literal) and its resources (requests and limits both set to the requested cpu/memory).
  *
  * Throws PermanentBuildError `KJL_ENV_CONFLICT` when the request sets an env variable the template
- * already defines for the main container (the template's value is never overridden).
+ * already defines for the main container (the template's value is never overridden), and
+ * `KJL_ENV_NOT_ALLOWED` when it sets a reserved one (credentials, proxies, registry auth: see
+ * RESERVED_ENV) or, while the main container takes env from a ConfigMap or Secret (`envFrom`), any
+ * one — unless the template's `kjl.dev/allowed-env` directive lists it.
  */
 export function buildJob(request: BuildRequest, template: JobTemplate, options: JobSpecOptions): V1Job {
   const values = templateValuesFor(request, options);
   const job = mapStrings(template.manifest, (text) => fillPlaceholders(text, values)) as V1Job;
-  const labels = jobLabelsFor(request, options.labelPrefix);
+  const labels = jobLabelsFor(request, options);
   const annotationKey = annotationKeys(options.labelPrefix);
 
   const templateAnnotations = { ...job.metadata?.annotations };
   const image = templateAnnotations[TEMPLATE_DIRECTIVES.image];
+  const allowedEnv = envAllowlist(templateAnnotations[TEMPLATE_DIRECTIVES.allowedEnv]);
   delete templateAnnotations[TEMPLATE_DIRECTIVES.image];
   delete templateAnnotations[TEMPLATE_DIRECTIVES.mainContainer];
+  delete templateAnnotations[TEMPLATE_DIRECTIVES.allowedEnv];
 
   job.apiVersion = 'batch/v1';
   job.kind = 'Job';
@@ -212,13 +237,30 @@ export function buildJob(request: BuildRequest, template: JobTemplate, options: 
     pod.containers.find((container) => container.name === template.mainContainer) ?? pod.containers[0]!;
   const requestEnv = Object.entries(request.env ?? {});
   if (requestEnv.length > 0) {
+    const context = { template: template.name, container: main.name, requestId: values.requestId };
+    const fromSources = (main.envFrom?.length ?? 0) > 0;
+    const refused = requestEnv
+      .map(([name]) => name)
+      .filter(
+        (name) => (fromSources || RESERVED_ENV.some((reserved) => reserved.test(name))) && !allowedEnv(name),
+      );
+    if (refused.length > 0) {
+      const why = fromSources
+        ? `could override what template ${template.name} takes from a ConfigMap or Secret (envFrom)`
+        : 'reserved (credentials, proxies, registry auth)';
+      throw new PermanentBuildError(
+        'KJL_ENV_NOT_ALLOWED',
+        `env ${refused.join(', ')}: ${why}; a template allows names with the ${TEMPLATE_DIRECTIVES.allowedEnv} directive`,
+        { context },
+      );
+    }
     const taken = new Set((main.env ?? []).map((entry) => entry.name));
     const conflicts = requestEnv.map(([name]) => name).filter((name) => taken.has(name));
     if (conflicts.length > 0) {
       throw new PermanentBuildError(
         'KJL_ENV_CONFLICT',
         `env ${conflicts.join(', ')} ${conflicts.length === 1 ? 'is' : 'are'} set by template ${template.name} and cannot be overridden`,
-        { context: { template: template.name, container: main.name, requestId: values.requestId } },
+        { context },
       );
     }
     main.env = [...(main.env ?? []), ...requestEnv.map(([name, value]) => ({ name, value: literal(value) }))];

@@ -1,19 +1,22 @@
-import { ListWatch, Watch, type KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import { Watch, type KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../logger.js';
 import { callApi } from './api-retry.js';
+import { Informer } from './informer.js';
 import type { KubeClients } from './kube-client.js';
 import { isFinished } from './kube-objects.js';
 
 export interface JobWatcherOptions {
   clients: KubeClients;
   namespace: string;
-  /** selects the launcher's Jobs and Pods (`app.kubernetes.io/managed-by=kube-job-launcher`) */
+  /** selects this deployment's Jobs and Pods (`managed-by` and `instance` labels) */
   labelSelector: string;
+  /** label key of the request id on Jobs */
+  requestLabel: string;
+  /** a watch closed for longer than this makes the watcher not live (readiness) */
+  staleMs: number;
   logger: Logger;
-  /** longest wait before a dropped watch reconnects (client-node would go up to 30 s) */
-  maxReconnectDelayMs?: number;
-  /** first wait before an informer that stopped on an error is started again */
-  restartDelayMs?: number;
+  /** first wait before a failed list or watch is tried again (doubles up to 5 s) */
+  retryDelayMs?: number;
 }
 
 type KeyListener = (jobName: string) => void;
@@ -27,149 +30,195 @@ export function jobNameOfPod(pod: V1Pod): string | undefined {
   return pod.metadata?.ownerReferences?.find((owner) => owner.kind === 'Job')?.name;
 }
 
+/** The metadata fields kjl reads; the rest (managedFields, …) is not cached. */
+function stripMeta(meta: V1Job['metadata']): V1Job['metadata'] {
+  if (!meta) return meta;
+  const { name, namespace, uid, resourceVersion, labels, annotations } = meta;
+  const { creationTimestamp, deletionTimestamp, ownerReferences } = meta;
+  return {
+    name,
+    namespace,
+    uid,
+    resourceVersion,
+    labels,
+    annotations,
+    creationTimestamp,
+    deletionTimestamp,
+    ownerReferences,
+  };
+}
+
+function stripJob(job: V1Job): V1Job {
+  return {
+    metadata: stripMeta(job.metadata),
+    ...(job.spec ? { spec: { suspend: job.spec.suspend, template: {} } } : {}),
+    status: job.status,
+  } as V1Job;
+}
+
+function stripPod(pod: V1Pod): V1Pod {
+  const sidecars = pod.spec?.initContainers
+    ?.filter((container) => container.restartPolicy === 'Always')
+    .map(({ name, restartPolicy }) => ({ name, restartPolicy }));
+  return {
+    metadata: stripMeta(pod.metadata),
+    spec: { containers: [], ...(sidecars?.length ? { initContainers: sidecars } : {}) },
+    status: pod.status,
+  } as V1Pod;
+}
+
 /**
- * One shared list+watch of the launcher's Jobs and one of their Pods, by label selector, for every
- * worker: the number of API connections does not grow with the number of Jobs. Handlers only
- * note which Job changed; listeners then read the cache. A 410 relists (client-node); any other
- * error restarts the informer with backoff.
+ * One shared list+watch of the deployment's Jobs and one of their Pods, for every worker: the
+ * number of API connections does not grow with the number of Jobs. Pods are indexed by their Job,
+ * the unfinished Jobs are counted as they change, and listeners are called per Job name.
+ *
+ * The last seen status of a pod that leaves the cache while its Job is unfinished is kept until the
+ * Job finishes or is gone: a pod GC can delete a failed pod before the Job's `Failed` condition is
+ * written, and the cause of the failure is read from that pod.
  */
 export class JobWatcher {
-  private readonly jobs: ListWatch<V1Job>;
-  private readonly pods: ListWatch<V1Pod>;
-  private readonly listeners = new Set<KeyListener>();
+  private readonly jobs: Informer<V1Job>;
+  private readonly pods: Informer<V1Pod>;
+  private readonly podsByJob = new Map<string, Map<string, V1Pod>>();
+  private readonly departed = new Map<string, Map<string, V1Pod>>();
+  /** unfinished Jobs (not Complete, not Failed) by name → their request-id label */
+  private readonly unfinished = new Map<string, string>();
+  private readonly listeners = new Map<string, Set<KeyListener>>();
   private readonly dirty = new Set<string>();
-  private readonly logger: Logger;
   private flushing = false;
-  private stopped = false;
-  private synced = false;
 
   constructor(private readonly options: JobWatcherOptions) {
-    this.logger = options.logger;
-    const { clients, namespace, labelSelector } = options;
+    const { clients, namespace, labelSelector, logger } = options;
     const watch = new Watch(clients.kubeConfig as KubeConfig);
-    const maxDelay = options.maxReconnectDelayMs ?? 2000;
-    const delayFn = (ms: number) =>
-      new Promise<void>((resolve) => setTimeout(resolve, Math.min(ms, maxDelay)));
-    this.jobs = new ListWatch<V1Job>(
-      `/apis/batch/v1/namespaces/${namespace}/jobs`,
-      watch,
-      () =>
+    const common = { labelSelector, watch, minDelayMs: options.retryDelayMs ?? 200 };
+    this.jobs = new Informer<V1Job>({
+      ...common,
+      resource: 'jobs',
+      path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
+      list: () =>
         callApi('list jobs', () => clients.batch.listNamespacedJob({ namespace, labelSelector }), {
           namespace,
         }),
-      false,
-      labelSelector,
-      undefined,
-      { delayFn },
-    );
-    this.pods = new ListWatch<V1Pod>(
-      `/api/v1/namespaces/${namespace}/pods`,
-      watch,
-      () =>
+      strip: stripJob,
+      onChange: (type, job) => this.onJob(type, job),
+      logger: logger.child({ resource: 'jobs' }),
+    });
+    this.pods = new Informer<V1Pod>({
+      ...common,
+      resource: 'pods',
+      path: `/api/v1/namespaces/${namespace}/pods`,
+      list: () =>
         callApi('list pods', () => clients.core.listNamespacedPod({ namespace, labelSelector }), {
           namespace,
         }),
-      false,
-      labelSelector,
-      undefined,
-      { delayFn },
-    );
-    for (const verb of ['add', 'update', 'delete'] as const) {
-      this.jobs.on(verb, (job) => this.mark(job.metadata?.name));
-      this.pods.on(verb, (pod) => this.mark(jobNameOfPod(pod)));
-    }
-    this.restartOnError(this.jobs, 'jobs');
-    this.restartOnError(this.pods, 'pods');
+      strip: stripPod,
+      onChange: (type, pod) => this.onPod(type, pod),
+      logger: logger.child({ resource: 'pods' }),
+    });
   }
 
-  /** Lists both resources once and starts watching; resolves when the cache is filled. */
+  /** Starts both watches; resolves once both caches are filled (retrying for as long as it takes). */
   async start(): Promise<void> {
-    this.stopped = false;
     await Promise.all([this.jobs.start(), this.pods.start()]);
-    this.synced = true;
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     await Promise.all([this.jobs.stop(), this.pods.stop()]);
   }
 
-  /** True once the first list of both resources is in the cache (readiness). */
-  get ready(): boolean {
-    return this.synced && !this.stopped;
+  /** Both caches filled and both watches open (or open within the stale window): readiness. */
+  get live(): boolean {
+    return this.jobs.isLive(this.options.staleMs) && this.pods.isLive(this.options.staleMs);
   }
 
-  private restartOnError(informer: ListWatch<V1Job> | ListWatch<V1Pod>, what: string): void {
-    let delay = this.options.restartDelayMs ?? 500;
-    informer.on('connect', () => {
-      delay = this.options.restartDelayMs ?? 500;
-    });
-    informer.on('error', (error: unknown) => {
-      if (this.stopped) return;
-      this.logger.warn({ err: error, resource: what, retryInMs: delay }, 'watch stopped; restarting');
-      setTimeout(() => {
-        if (!this.stopped) informer.start().catch(() => {}); // a failed start reports through 'error' again
-      }, delay);
-      delay = Math.min(delay * 2, 10_000);
-    });
+  get synced(): boolean {
+    return this.jobs.hasSynced && this.pods.hasSynced;
   }
 
-  private mark(jobName: string | undefined): void {
-    if (!jobName) return;
+  private onJob(type: string, job: V1Job): void {
+    const name = job.metadata?.name;
+    if (!name) return;
+    if (type === 'deleted' || isFinished(job)) this.unfinished.delete(name);
+    else this.unfinished.set(name, job.metadata?.labels?.[this.options.requestLabel] ?? '');
+    if (type === 'deleted' || (isFinished(job) && (job.status?.succeeded ?? 0) > 0)) {
+      this.departed.delete(name);
+    }
+    this.mark(name);
+  }
+
+  private onPod(type: string, pod: V1Pod): void {
+    const jobName = jobNameOfPod(pod);
+    const podName = pod.metadata?.name;
+    if (!jobName || !podName) return;
+    let pods = this.podsByJob.get(jobName);
+    if (type === 'deleted') {
+      pods?.delete(podName);
+      if (pods?.size === 0) this.podsByJob.delete(jobName);
+      if (this.unfinished.has(jobName)) {
+        const kept = this.departed.get(jobName) ?? new Map<string, V1Pod>();
+        kept.set(podName, pod);
+        this.departed.set(jobName, kept);
+      }
+    } else {
+      if (!pods) this.podsByJob.set(jobName, (pods = new Map()));
+      pods.set(podName, pod);
+    }
+    this.mark(jobName);
+  }
+
+  /** Notes a change; listeners run once per Job name per turn of the event loop. */
+  private mark(jobName: string): void {
+    if (!this.listeners.has(jobName)) return;
     this.dirty.add(jobName);
     if (this.flushing) return;
     this.flushing = true;
     setImmediate(() => {
       this.flushing = false;
-      const keys = [...this.dirty];
+      const names = [...this.dirty];
       this.dirty.clear();
-      for (const key of keys) for (const listener of this.listeners) listener(key);
+      for (const name of names) for (const listener of this.listeners.get(name) ?? []) listener(name);
     });
   }
 
-  /** Calls `listener(jobName)` after any change to a Job or its Pods; returns the unsubscribe. */
-  onChange(listener: KeyListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  /**
-   * Resolves true once `done()` holds, checked now and after every change to the Job or its Pods;
-   * false when `timeoutMs` passes first.
-   */
-  until(jobName: string, done: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (done()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const finish = (result: boolean) => {
-        clearTimeout(timer);
-        unsubscribe();
-        resolve(result);
-      };
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      const unsubscribe = this.onChange((key) => {
-        if (key === jobName && done()) finish(true);
-      });
-    });
+  /** Calls `listener` after any change to the Job or its Pods; returns the unsubscribe. */
+  onChange(jobName: string, listener: KeyListener): () => void {
+    let set = this.listeners.get(jobName);
+    if (!set) this.listeners.set(jobName, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(jobName);
+    };
   }
 
   job(name: string): V1Job | undefined {
-    return this.jobs.get(name, this.options.namespace);
+    return this.jobs.get(name);
   }
 
+  /** The Job's pods: those in the cache, and the last seen state of those that left it unfinished. */
   podsOf(jobName: string): V1Pod[] {
-    return this.pods.list(this.options.namespace).filter((pod) => jobNameOfPod(pod) === jobName);
+    const live = this.podsByJob.get(jobName);
+    const gone = this.departed.get(jobName);
+    const pods = [...(live?.values() ?? [])];
+    for (const [name, pod] of gone ?? []) if (!live?.has(name)) pods.push(pod);
+    return pods;
   }
 
-  allJobs(): readonly V1Job[] {
-    return this.jobs.list(this.options.namespace);
+  /** Drops what was kept of a Job's departed pods (its outcome is recorded). */
+  forget(jobName: string): void {
+    this.departed.delete(jobName);
   }
 
-  allPods(): readonly V1Pod[] {
-    return this.pods.list(this.options.namespace);
+  allJobs(): IterableIterator<V1Job> {
+    return this.jobs.values();
   }
 
-  /** Managed Jobs that have not finished and are not being deleted: what counts against the limit. */
-  activeJobs(): V1Job[] {
-    return this.allJobs().filter((job) => !isFinished(job) && !job.metadata?.deletionTimestamp);
+  allPods(): IterableIterator<V1Pod> {
+    return this.pods.values();
+  }
+
+  /** The request ids of the unfinished Jobs (each counts against the limit). */
+  unfinishedRequests(): string[] {
+    return [...this.unfinished.values()];
   }
 }

@@ -3,8 +3,7 @@ import { createHash } from 'node:crypto';
 /** The well-known label every Job and Pod kjl creates carries (and the only one the sweep trusts). */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'kube-job-launcher';
-/** Label selector of everything kjl manages, for list/watch and the orphan sweep. */
-export const MANAGED_BY_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+const MANAGED_BY_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
 /**
  * Template directives: annotations a template author writes on the template's top-level
@@ -16,10 +15,14 @@ export const TEMPLATE_DIRECTIVES = {
   mainContainer: 'kjl.dev/main-container',
   /** the image reference the Job produces (may use placeholders), e.g. `{{image}}` */
   image: 'kjl.dev/image',
+  /** env names a request may set although reserved, or although the main container has envFrom */
+  allowedEnv: 'kjl.dev/allowed-env',
 } as const;
 
 /** Label keys under a prefix (`kjl.dev` by default). */
 export interface LabelKeys {
+  /** the deployment that owns the Job (`KJL_INSTANCE`): two launchers in one namespace never touch each other's */
+  instance: string;
   thirdPartyId: string;
   parserId: string;
   requestId: string;
@@ -46,6 +49,7 @@ export interface AnnotationKeys {
 
 export function labelKeys(prefix: string): LabelKeys {
   return {
+    instance: `${prefix}/instance`,
     thirdPartyId: `${prefix}/third-party-id`,
     parserId: `${prefix}/parser-id`,
     requestId: `${prefix}/request-id`,
@@ -65,12 +69,17 @@ export function annotationKeys(prefix: string): AnnotationKeys {
   };
 }
 
-/** Selector of the Jobs (and Pods) of one request. */
-export function requestSelector(prefix: string, requestId: string): string {
-  return `${MANAGED_BY_SELECTOR},${labelKeys(prefix).requestId}=${labelValue(requestId)}`;
+/** Selector of everything one deployment manages (`instance`), for list/watch, the count and the sweep. */
+export function instanceSelector(prefix: string, instance: string): string {
+  return `${MANAGED_BY_SELECTOR},${labelKeys(prefix).instance}=${labelValue(instance)}`;
 }
 
-/** A valid label value (k8s-api.md §4). */
+/** Selector of the Jobs (and Pods) of one request of one deployment. */
+export function requestSelector(prefix: string, instance: string, requestId: string): string {
+  return `${instanceSelector(prefix, instance)},${labelKeys(prefix).requestId}=${labelValue(requestId)}`;
+}
+
+/** A valid label value: at most 63 characters, alphanumeric at both ends, `-`, `_`, `.` inside. */
 export const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const MAX_LABEL_VALUE = 63;
 

@@ -5,13 +5,16 @@ import { isFinished, millis } from './kube-objects.js';
 import type { KubeClients } from './kube-client.js';
 import { labelKeys } from './labels.js';
 
+/** Whether a Job is still wanted: the application layer answers from the queue's durable records. */
+export type JobDisposition = 'keep' | 'delete';
+
 export interface OrphanSweeperOptions {
   clients: KubeClients;
   watcher: JobWatcher;
   namespace: string;
   labelPrefix: string;
-  /** true when a request (by its request-id label value) is known to the queue */
-  isKnown: (requestId: string) => Promise<boolean>;
+  /** what to do with a Job of `requestId` created for run `run` that has not succeeded */
+  disposition: (requestId: string, run: number | undefined) => Promise<JobDisposition>;
   intervalSeconds: number;
   logger: Logger;
 }
@@ -24,9 +27,10 @@ export interface SweepResult {
 }
 
 /**
- * Deletes what the launcher made and no request knows: unfinished or failed managed Jobs whose
- * request is not in the queue, and managed Pods whose Job is gone. Succeeded Jobs are left to
- * their `ttlSecondsAfterFinished`.
+ * Deletes what this deployment made and no longer wants: a Job that has not succeeded and whose run
+ * is over (its outcome recorded, its request gone, replaced or finished), and a Pod whose Job is
+ * gone. Succeeded Jobs are left to their `ttlSecondsAfterFinished`. The watch's selector holds the
+ * deployment's instance label, so another launcher's Jobs are never looked at.
  */
 export class OrphanSweeper {
   private timer: NodeJS.Timeout | undefined;
@@ -46,14 +50,19 @@ export class OrphanSweeper {
 
   async sweep(): Promise<SweepResult> {
     const { watcher, clients, namespace, logger } = this.options;
-    const requestLabel = labelKeys(this.options.labelPrefix).requestId;
+    const keys = labelKeys(this.options.labelPrefix);
     const result: SweepResult = { jobs: [], pods: [] };
-    for (const job of watcher.allJobs()) {
+    for (const job of [...watcher.allJobs()]) {
       const name = job.metadata?.name;
-      const requestId = job.metadata?.labels?.[requestLabel];
+      const labels = job.metadata?.labels ?? {};
       if (!name || job.metadata?.deletionTimestamp) continue;
-      const succeeded = isFinished(job) && (job.status?.succeeded ?? 0) > 0;
-      if (succeeded || (requestId && (await this.options.isKnown(requestId)))) continue;
+      if (isFinished(job) && (job.status?.succeeded ?? 0) > 0) continue;
+      const run = Number(labels[keys.attempt]);
+      const requestId = labels[keys.requestId];
+      const disposition = requestId
+        ? await this.options.disposition(requestId, Number.isInteger(run) ? run : undefined)
+        : 'delete';
+      if (disposition === 'keep') continue;
       await callApi(
         'delete orphan job',
         () => clients.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
@@ -61,11 +70,10 @@ export class OrphanSweeper {
       ).catch((error: unknown) => logger.warn({ err: error, jobName: name }, 'could not delete orphan job'));
       result.jobs.push(name);
     }
-    const jobNames = new Set(watcher.allJobs().map((job) => job.metadata?.name));
-    for (const pod of watcher.allPods()) {
+    for (const pod of [...watcher.allPods()]) {
       const name = pod.metadata?.name;
       const owner = jobNameOfPod(pod);
-      if (!name || pod.metadata?.deletionTimestamp || (owner && jobNames.has(owner))) continue;
+      if (!name || pod.metadata?.deletionTimestamp || (owner && watcher.job(owner))) continue;
       // The Pod watch may run ahead of the Job watch: a young pod's Job may just not be cached yet.
       if (Date.now() - (millis(pod.metadata?.creationTimestamp) ?? 0) < MIN_ORPHAN_AGE_MS) continue;
       await callApi('delete orphan pod', () => clients.core.deleteNamespacedPod({ name, namespace }), {

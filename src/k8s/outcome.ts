@@ -5,20 +5,8 @@ import type {
   V1Pod,
   V1PodCondition,
 } from '@kubernetes/client-node';
+import { FAILURE_REASONS, type FailureReason } from '../failure-reasons.js';
 import { millis, newestFirst, trueCondition } from './kube-objects.js';
-
-/** Why a Job failed, as kjl reports it (events, metrics `reason` label, dead-letter entries). */
-export type FailureReason =
-  | 'BackoffLimitExceeded'
-  | 'DeadlineExceeded'
-  | 'OOMKilled'
-  | 'Evicted'
-  | 'Preempted'
-  | 'NodeLost'
-  | 'ImagePullBackOff'
-  | 'Unschedulable'
-  | 'Cancelled'
-  | 'Error';
 
 export type JobState = 'running' | 'pending' | 'succeeded' | 'failed';
 
@@ -41,40 +29,6 @@ export interface ClassifyOptions {
   startTimeoutSeconds: number;
 }
 
-/**
- * Which failures are retried. Retryable causes come from outside the build (the node or the
- * scheduler took the pod away, or there was no room yet); the others would fail the same way again.
- *
- * | reason               | retryable | read from                                                           |
- * |----------------------|-----------|---------------------------------------------------------------------|
- * | Evicted              | yes       | pod `reason: Evicted`, DisruptionTarget TerminationByKubelet / EvictionByEvictionAPI |
- * | Preempted            | yes       | DisruptionTarget PreemptionByScheduler                              |
- * | NodeLost             | yes       | DisruptionTarget DeletionByTaintManager / DeletionByPodGC           |
- * | Unschedulable        | yes       | PodScheduled False Unschedulable past the start timeout, or no pod at all by then |
- * | OOMKilled            | no        | a container terminated with reason OOMKilled                        |
- * | DeadlineExceeded     | no        | Job condition reason DeadlineExceeded (or pod reason DeadlineExceeded) |
- * | Error                | no        | a container exited with a non-zero code (exitCode set), or a container that cannot be created past the start timeout |
- * | BackoffLimitExceeded | no        | Job failed and nothing more specific is known                       |
- * | ImagePullBackOff     | no        | a container waiting ErrImagePull / ImagePullBackOff past the start timeout |
- * | Cancelled            | no        | the Job is being deleted before it finished (a Job already gone is the caller's call) |
- */
-export const RETRYABLE: Readonly<Record<FailureReason, boolean>> = Object.freeze({
-  Evicted: true,
-  Preempted: true,
-  NodeLost: true,
-  Unschedulable: true,
-  OOMKilled: false,
-  DeadlineExceeded: false,
-  Error: false,
-  BackoffLimitExceeded: false,
-  ImagePullBackOff: false,
-  Cancelled: false,
-});
-
-export function isRetryableReason(reason: FailureReason): boolean {
-  return RETRYABLE[reason];
-}
-
 const IMAGE_PULL_WAITING = new Set([
   'ErrImagePull',
   'ImagePullBackOff',
@@ -89,7 +43,7 @@ function failed(
   reason: FailureReason,
   fields: Omit<JobOutcome, 'state' | 'reason' | 'retryable'>,
 ): JobOutcome {
-  const outcome: JobOutcome = { state: 'failed', reason, retryable: RETRYABLE[reason] };
+  const outcome: JobOutcome = { state: 'failed', reason, retryable: FAILURE_REASONS[reason].retryable };
   for (const [key, value] of Object.entries(fields)) {
     if (value !== undefined) (outcome as unknown as Record<string, unknown>)[key] = value;
   }
@@ -215,7 +169,7 @@ function failureCause(condition: V1JobCondition, pods: V1Pod[]): JobOutcome {
  * then from the Job condition (DeadlineExceeded), then from a non-zero exit code (Error), and is
  * BackoffLimitExceeded when nothing more is known.
  *
- * Not terminal: a Job being deleted (deletionTimestamp set) is Cancelled; a suspended Job is
+ * Not terminal: a Job being deleted (deletionTimestamp set) is JobDeleted; a suspended Job is
  * `pending` with no start timeout; a pod Pending longer than the start
  * timeout (from its creationTimestamp) because its image cannot be pulled fails as
  * ImagePullBackOff, because it cannot be scheduled as Unschedulable, because its container cannot
@@ -246,7 +200,7 @@ export function classifyJob(
   }
 
   if (job.metadata?.deletionTimestamp) {
-    return failed('Cancelled', { message: 'Job deleted before it finished' });
+    return failed('JobDeleted', { message: 'the Job was deleted before it finished' });
   }
   // suspended (by an operator, or created suspended for a queueing system such as Kueue): waiting,
   // with no start timeout, since its pods are not meant to exist yet

@@ -1,98 +1,188 @@
-import { Queue, type Job, type JobsOptions } from 'bullmq';
+import { Queue, type Job, type JobsOptions, type JobType } from 'bullmq';
 import { Redis } from 'ioredis';
+import type {
+  BuildStore,
+  EntryProgress,
+  EntryQuery,
+  EntryResult,
+  EntryState,
+  EntryView,
+  SubmitResult,
+  TargetSnapshot,
+} from '../app/ports.js';
 import { targetKey, type QueuedBuild } from '../build-request.js';
 import { KjlError, QueueUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { redisOptionsFromUrl } from './redis-options.js';
-import { TargetRegistry } from './target-registry.js';
+import { redisOptionsFor, type ConnectionMode } from './redis-options.js';
+import { durabilityProblems } from './redis-durability.js';
+import { RedisRecords } from './redis-records.js';
+import { isTransientRedisError, retryTransient } from './redis-retry.js';
 
 export interface BuildQueueOptions {
   redisUrl: string;
   name: string;
   prefix: string;
+  /**
+   * `worker`: a service process that runs builds; waits out Redis blips. `intake`: a service
+   * process that only takes requests in; fails fast (the message stays in SQS). `command`: a
+   * one-shot command; fails fast and gives up connecting after a few seconds.
+   */
+  mode: ConnectionMode;
+  /** the limit; written as the fleet's only when `ownsLimit`, else only a fallback */
   maxConcurrentJobs: number;
+  /** true for the long-running processes that own the fleet's limit (`kjl start`, `kjl dev`, `kjl limit`) */
+  ownsLimit: boolean;
+  /** what to do when Redis could lose acknowledged requests; `skip`: do not look */
+  durability: 'strict' | 'warn' | 'skip';
   /** how long a succeeded entry is kept, so that an identical request is recognised as a duplicate */
   successDedupSeconds: number;
   /** attempts of a build whose failures are retryable */
   maxAttempts: number;
   /** delay before a retryable failure is tried again */
   failureBackoffSeconds: number;
+  /** lease of a slot reservation, renewed while its process lives (the worker lock's length) */
+  leaseSeconds: number;
   logger: Logger;
 }
 
-/** What became of a submitted request. */
-export type SubmitStatus =
-  /** new entry in the queue */
-  | 'queued'
-  /** the same request (target + content hash) is already queued, running or just succeeded */
-  | 'duplicate'
-  /** the same request had failed for good (or was cancelled); it is queued again */
-  | 'requeued';
-
-export interface SubmitResult {
-  status: SubmitStatus;
-  requestId: string;
-  /** place among the waiting entries (1 = next), when queued */
-  position?: number;
-  /** the run number the entry will start as (events of that run carry it) */
-  attempt?: number;
-}
-
-/** What a caller is told about a request. */
-export interface BuildStatus {
-  requestId: string;
-  state: 'queued' | 'waiting' | 'running' | 'succeeded' | 'superseded' | 'failed' | 'cancelled';
-  /** a sentence for people */
-  message: string;
-  position?: number;
-  active: number;
-  limit: number;
-  attempt?: number;
-  target: string;
-  contentHash: string;
-  result?: unknown;
-  failure?: QueuedBuild['failure'];
-}
-
 const ONE_WEEK_SECONDS = 7 * 24 * 3600;
+const STATE_OF: Partial<Record<string, EntryState>> = {
+  waiting: 'waiting',
+  prioritized: 'waiting',
+  'waiting-children': 'waiting',
+  delayed: 'delayed',
+  active: 'active',
+  completed: 'completed',
+  failed: 'failed',
+};
+const BULL_TYPES: Record<EntryState, JobType[]> = {
+  waiting: ['waiting', 'prioritized'],
+  delayed: ['delayed'],
+  active: ['active'],
+  completed: ['completed'],
+  failed: ['failed'],
+};
+const PENDING: ReadonlySet<EntryState> = new Set(['waiting', 'delayed', 'active']);
+
+/** A Redis URL without its password, for messages. */
+function hostOf(url: string): string {
+  return new URL(url).host;
+}
 
 /**
- * The durable queue of build requests (BullMQ on Redis). The entry id is the request id, derived
- * from target and content hash, so a redelivered or re-sent message never makes a second entry.
- * The queue's global concurrency is the max-concurrent-jobs limit, shared by every replica.
+ * The durable queue of build requests (BullMQ on Redis) and kjl's records next to it; implements
+ * the application layer's `BuildStore`. BullMQ and the Redis connections stay inside. The entry id
+ * is the request id, derived from target and content hash, so a redelivered or re-sent message
+ * never makes a second entry. The queue's global concurrency is the fleet's max-concurrent-jobs
+ * limit; only a process that owns it writes it.
  */
-export class BuildQueue {
-  readonly registry: TargetRegistry;
+export class BuildQueue implements BuildStore {
+  private readonly records: RedisRecords;
+  private readonly held = new Set<string>();
+  private readonly renewal: NodeJS.Timeout;
+  private closed = false;
 
   private constructor(
-    readonly queue: Queue<QueuedBuild>,
-    /** kjl's own connection: health checks and the per-target records */
+    private readonly queue: Queue<QueuedBuild>,
+    /** kjl's own connection: the records and health checks */
     private readonly redis: Redis,
     private readonly options: BuildQueueOptions,
   ) {
-    this.registry = new TargetRegistry(redis, options.prefix, options.name);
+    this.records = new RedisRecords(
+      redis,
+      options.prefix,
+      options.name,
+      `${options.prefix}:${options.name}:meta`,
+    );
+    const leaseMs = options.leaseSeconds * 1000;
+    this.renewal = setInterval(() => {
+      this.records
+        .renew([...this.held], leaseMs)
+        .catch((error: unknown) => options.logger.warn({ err: error }, 'could not renew slot reservations'));
+    }, leaseMs / 3);
+    this.renewal.unref();
   }
 
   static async open(options: BuildQueueOptions): Promise<BuildQueue> {
-    const queue = new Queue<QueuedBuild>(options.name, {
-      connection: redisOptionsFromUrl(options.redisUrl, true),
-      prefix: options.prefix,
-    });
-    queue.on('error', (error) => options.logger.warn({ err: error }, 'queue connection error'));
-    const redis = new Redis({ ...redisOptionsFromUrl(options.redisUrl, true), lazyConnect: true });
-    redis.on('error', () => {}); // reported through the queue's listener and ready()
+    const connection = redisOptionsFor(options.redisUrl, options.mode);
+    const queue = new Queue<QueuedBuild>(options.name, { connection, prefix: options.prefix });
+    const redis = new Redis({ ...connection, lazyConnect: true });
+    const log = options.logger;
+    queue.on('error', (error) => log.warn({ err: error }, 'queue connection error'));
+    redis.on('error', (error) => log.debug({ err: error }, 'redis connection error'));
+    const context = { queue: options.name, redis: hostOf(options.redisUrl) };
     try {
       await redis.connect();
       await queue.waitUntilReady();
-      await queue.setGlobalConcurrency(options.maxConcurrentJobs);
     } catch (error) {
-      await Promise.allSettled([queue.close(), redis.quit()]);
-      throw new QueueUnavailableError(`cannot reach Redis at ${new URL(options.redisUrl).host}`, {
+      queue.disconnect().catch(() => {});
+      redis.disconnect();
+      throw new QueueUnavailableError(`cannot reach Redis at ${hostOf(options.redisUrl)}`, {
         cause: error,
-        context: { queue: options.name },
+        context,
       });
     }
-    return new BuildQueue(queue, redis, options);
+    const store = new BuildQueue(queue, redis, options);
+    try {
+      if (options.durability !== 'skip') await store.checkDurability();
+      if (options.ownsLimit) await queue.setGlobalConcurrency(options.maxConcurrentJobs);
+    } catch (error) {
+      await store.close();
+      if (error instanceof KjlError) throw error;
+      throw new QueueUnavailableError(
+        `cannot set up queue ${options.name} on Redis at ${hostOf(options.redisUrl)}`,
+        {
+          cause: error,
+          context,
+        },
+      );
+    }
+    return store;
+  }
+
+  private async checkDurability(): Promise<void> {
+    const problems = await durabilityProblems(this.redis);
+    const context = { redis: hostOf(this.options.redisUrl) };
+    if (problems === undefined) {
+      this.options.logger.warn(
+        context,
+        'cannot read the Redis configuration (CONFIG disabled); make sure it persists every write and never evicts',
+      );
+      return;
+    }
+    if (problems.length === 0) return;
+    const message = `Redis at ${context.redis} could lose acknowledged requests: ${problems.join('; ')}`;
+    if (this.options.durability === 'strict') {
+      throw new KjlError(
+        'KJL_REDIS_NOT_DURABLE',
+        `${message} (set KJL_REDIS_DURABILITY=warn to run anyway)`,
+        {
+          context,
+        },
+      );
+    }
+    this.options.logger.warn({ ...context, problems }, 'Redis could lose acknowledged requests');
+  }
+
+  /** Runs a Redis operation: waited out through blips in worker mode, reported at once otherwise. */
+  private async call<T>(what: string, operation: () => Promise<T>, requestId?: string): Promise<T> {
+    try {
+      if (this.options.mode !== 'worker') return await operation();
+      return await retryTransient(operation, {
+        stopped: () => this.closed,
+        onRetry: (error, attempt) =>
+          this.options.logger.warn(
+            { err: error, attempt, requestId },
+            `${what}: Redis unavailable; retrying`,
+          ),
+      });
+    } catch (error) {
+      if (!isTransientRedisError(error) && !this.closed) throw error;
+      throw new QueueUnavailableError(`${what}: Redis at ${hostOf(this.options.redisUrl)} is unavailable`, {
+        cause: error,
+        context: { queue: this.options.name, ...(requestId ? { requestId } : {}) },
+      });
+    }
   }
 
   private jobOptions(requestId: string): JobsOptions {
@@ -105,65 +195,232 @@ export class BuildQueue {
     };
   }
 
-  /**
-   * Adds a request durably (resolves once Redis has it) and records it as its target's newest.
-   * Throws QueueUnavailableError when Redis cannot be reached: the caller must then keep the message.
-   */
   async submit(build: QueuedBuild): Promise<SubmitResult> {
     const { requestId } = build;
     const target = targetKey(build.request);
-    try {
-      const existing = await this.queue.getJob(requestId);
-      const state = existing ? await existing.getState() : 'unknown';
-      const finished = state === 'completed' || state === 'failed';
-      if (existing && !finished && state !== 'unknown') return { status: 'duplicate', requestId };
-      // Just succeeded and still the target's newest content: nothing to build. A superseded entry,
-      // or content the target has moved away from since, is built again.
-      if (existing && state === 'completed') {
-        const result = existing.returnvalue as { status?: string } | undefined;
-        if (result?.status !== 'superseded' && (await this.registry.latest(target)) === requestId) {
-          return { status: 'duplicate', requestId };
+    return this.call(
+      'submit',
+      async () => {
+        // The newest message wins, also when it repeats a request that is still queued.
+        const previous = await this.records.recordLatest(
+          target,
+          requestId,
+          build.origin.sentAt ?? build.origin.receivedAt,
+        );
+        const existing = await this.queue.getJob(requestId);
+        const state = existing ? STATE_OF[await existing.getState()] : undefined;
+        if (existing && state && PENDING.has(state)) return { status: 'duplicate', requestId };
+        // Just succeeded and the target's newest content until now: nothing to build. A superseded
+        // entry, or content the target had moved away from, is built again.
+        if (existing && state === 'completed') {
+          const result = existing.returnvalue as EntryResult | undefined;
+          if (result?.status !== 'superseded' && previous === requestId)
+            return { status: 'duplicate', requestId };
         }
-      }
-      await Promise.all([
-        this.registry.recordLatest(target, requestId, build.origin.sentAt ?? build.origin.receivedAt),
-        this.registry.clearCancelled(requestId),
-      ]);
-      if (existing && finished) {
-        await this.requeue(existing, state);
-      } else {
+        await this.records.clearCancelled(requestId);
+        const again = existing !== undefined && (state === 'completed' || state === 'failed');
+        if (again) await this.requeueJob(existing, state);
         // An add with an id that exists meanwhile (a concurrent replica) is a no-op in BullMQ.
-        await this.queue.add(target, build, this.jobOptions(requestId));
-      }
-      const [position, runs] = await Promise.all([
-        this.queue.getJobCountByTypes('waiting', 'prioritized'),
-        this.registry.runCount(requestId),
-      ]);
-      return { status: existing && finished ? 'requeued' : 'queued', requestId, position, attempt: runs + 1 };
-    } catch (error) {
-      throw new QueueUnavailableError(`could not add request ${requestId} to queue ${this.options.name}`, {
-        cause: error,
-        context: { requestId, queue: this.options.name },
-      });
-    }
+        else await this.queue.add(target, build, this.jobOptions(requestId));
+        const [position, runs] = await Promise.all([
+          this.position(requestId),
+          this.records.runCount(requestId),
+        ]);
+        return {
+          status: again ? 'requeued' : 'queued',
+          requestId,
+          ...(position ? { position } : {}),
+          attempt: runs + 1,
+        };
+      },
+      requestId,
+    );
   }
 
-  /** Puts a finished entry back in the queue as a new run (replay, or content built again). */
-  private async requeue(job: Job<QueuedBuild>, state: 'completed' | 'failed'): Promise<void> {
-    const { run: _run, failure: _failure, ...data } = job.data;
+  /** A finished entry back in the queue as a new run: record cleared, fresh attempts. */
+  private async requeueJob(job: Job<QueuedBuild>, state: 'completed' | 'failed'): Promise<void> {
+    const { run: _run, outcome: _outcome, ...data } = job.data;
     await job.updateData(data);
-    await job.retry(state);
+    await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
   }
 
-  /** The queue entry of a request; KJL_UNKNOWN_REQUEST when there is none. */
-  private async entry(requestId: string): Promise<Job<QueuedBuild>> {
-    const job = await this.queue.getJob(requestId);
-    if (!job) {
-      throw new KjlError('KJL_UNKNOWN_REQUEST', `no request ${requestId} in queue ${this.options.name}`, {
-        context: { requestId },
-      });
-    }
-    return job;
+  async requeue(requestId: string): Promise<boolean> {
+    return this.call(
+      'requeue',
+      async () => {
+        const job = await this.queue.getJob(requestId);
+        const state = job ? STATE_OF[await job.getState()] : undefined;
+        if (!job || (state !== 'completed' && state !== 'failed')) return false;
+        await this.records.clearCancelled(requestId);
+        await this.records.recordLatest(targetKey(job.data.request), requestId, Date.now());
+        await this.requeueJob(job, state);
+        return true;
+      },
+      requestId,
+    );
+  }
+
+  private async view(job: Job<QueuedBuild>): Promise<EntryView | undefined> {
+    const state = STATE_OF[await job.getState()];
+    if (!state) return undefined;
+    return {
+      build: job.data,
+      state,
+      attemptsMade: job.attemptsMade,
+      addedAt: job.timestamp,
+      ...(job.processedOn ? { processedAt: job.processedOn } : {}),
+      ...(job.finishedOn ? { finishedAt: job.finishedOn } : {}),
+      ...(state === 'delayed' ? { dueAt: job.timestamp + job.delay } : {}),
+      ...(job.returnvalue ? { result: job.returnvalue as EntryResult } : {}),
+      ...(job.failedReason ? { failedReason: job.failedReason } : {}),
+      ...(job.progress && typeof job.progress === 'object'
+        ? { progress: job.progress as EntryProgress }
+        : {}),
+    };
+  }
+
+  async entry(requestId: string): Promise<EntryView | undefined> {
+    return this.call(
+      'read entry',
+      async () => {
+        const job = await this.queue.getJob(requestId);
+        return job ? this.view(job) : undefined;
+      },
+      requestId,
+    );
+  }
+
+  async entries(query: EntryQuery): Promise<EntryView[]> {
+    return this.call('list entries', async () => {
+      const types = [...new Set(query.states.flatMap((state) => BULL_TYPES[state]))];
+      const jobs = (await this.queue.getJobs(types, 0, query.limit - 1, false)) as Job<QueuedBuild>[];
+      const views = await Promise.all(jobs.filter(Boolean).map((job) => this.view(job)));
+      return views.filter((view): view is EntryView => view !== undefined);
+    });
+  }
+
+  async position(requestId: string): Promise<number | undefined> {
+    return this.call('read position', async () => {
+      const waiting = await this.queue.getWaiting();
+      const index = waiting.findIndex((job) => job.id === requestId);
+      return index >= 0 ? index + 1 : undefined;
+    });
+  }
+
+  async counts(): Promise<Record<EntryState, number>> {
+    return this.call('count entries', async () => {
+      const counts = await this.queue.getJobCounts(
+        'waiting',
+        'prioritized',
+        'delayed',
+        'active',
+        'completed',
+        'failed',
+      );
+      return {
+        waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+        delayed: counts.delayed ?? 0,
+        active: counts.active ?? 0,
+        completed: counts.completed ?? 0,
+        failed: counts.failed ?? 0,
+      };
+    });
+  }
+
+  async limit(): Promise<number> {
+    return this.call(
+      'read limit',
+      async () => (await this.queue.getGlobalConcurrency()) ?? this.options.maxConcurrentJobs,
+    );
+  }
+
+  /** Sets the fleet's limit (the queue's global concurrency): `kjl limit N`. */
+  async setLimit(limit: number): Promise<void> {
+    await this.call('set limit', () => this.queue.setGlobalConcurrency(limit));
+  }
+
+  async snapshot(requestId: string, target: string): Promise<TargetSnapshot> {
+    return this.call(
+      'read target',
+      async () => {
+        const [record, cancelled] = await Promise.all([
+          this.records.target(target),
+          this.records.isCancelled(requestId),
+        ]);
+        let holderLive = false;
+        if (record.holder && record.holder !== requestId) {
+          const holder = await this.queue.getJob(record.holder);
+          const state = holder ? STATE_OF[await holder.getState()] : undefined;
+          holderLive = state !== undefined && PENDING.has(state);
+        }
+        return { ...record, holderLive, cancelled };
+      },
+      requestId,
+    );
+  }
+
+  acquire(target: string, requestId: string, stale?: string): Promise<boolean> {
+    return this.call('acquire target', () => this.records.acquire(target, requestId, stale), requestId);
+  }
+
+  release(target: string, requestId: string): Promise<void> {
+    return this.call('release target', () => this.records.release(target, requestId), requestId);
+  }
+
+  recordFailure(target: string, at: number): Promise<void> {
+    return this.call('record failure', () => this.records.recordFailure(target, at));
+  }
+
+  clearFailure(target: string): Promise<void> {
+    return this.call('clear failure', () => this.records.clearFailure(target));
+  }
+
+  async reserve(requestId: string, unfinished: readonly string[]): Promise<boolean> {
+    const granted = await this.call(
+      'reserve slot',
+      () =>
+        this.records.reserve(
+          requestId,
+          unfinished,
+          this.options.leaseSeconds * 1000,
+          this.options.maxConcurrentJobs,
+        ),
+      requestId,
+    );
+    if (granted) this.held.add(requestId);
+    return granted;
+  }
+
+  async releaseSlot(requestId: string): Promise<void> {
+    this.held.delete(requestId);
+    await this.call('release slot', () => this.records.releaseSlot(requestId), requestId);
+  }
+
+  nextRun(requestId: string): Promise<number> {
+    return this.call('next run', () => this.records.nextRun(requestId), requestId);
+  }
+
+  runCount(requestId: string): Promise<number> {
+    return this.call('run count', () => this.records.runCount(requestId), requestId);
+  }
+
+  markCancelled(requestId: string): Promise<void> {
+    return this.call('mark cancelled', () => this.records.markCancelled(requestId), requestId);
+  }
+
+  isCancelled(requestId: string): Promise<boolean> {
+    return this.call('read cancelled', () => this.records.isCancelled(requestId), requestId);
+  }
+
+  async promote(requestId: string): Promise<void> {
+    await this.call(
+      'promote',
+      async () => {
+        const job = await this.queue.getJob(requestId);
+        if (job && (await job.getState()) === 'delayed') await job.promote().catch(() => {});
+      },
+      requestId,
+    );
   }
 
   /** True when Redis answers now. */
@@ -176,104 +433,16 @@ export class BuildQueue {
     }
   }
 
-  /** Where a request stands, in words a caller can act on. */
-  async status(requestId: string): Promise<BuildStatus> {
-    const job = await this.entry(requestId);
-    const state = await job.getState();
-    const cancelled = await this.registry.isCancelled(requestId);
-    const active = await this.queue.getActiveCount();
-    const limit = this.options.maxConcurrentJobs;
-    const base = {
-      requestId,
-      active,
-      limit,
-      target: targetKey(job.data.request),
-      contentHash: job.data.request.contentHash,
-      ...(job.data.run ? { attempt: job.data.run.attempt } : {}),
-    };
-    if (cancelled && state !== 'completed') return { ...base, state: 'cancelled', message: 'cancelled' };
-    if (state === 'waiting' || state === 'prioritized') {
-      const waiting = await this.queue.getWaiting();
-      const position = waiting.findIndex((entry) => entry.id === requestId) + 1 || undefined;
-      const full = active >= limit ? `; the concurrent job limit (${active}/${limit}) is reached` : '';
-      return {
-        ...base,
-        state: 'queued',
-        ...(position ? { position } : {}),
-        message: `queued${position ? ` at position ${position}` : ''}${full}`,
-      };
-    }
-    if (state === 'delayed') {
-      const progress = job.progress as { reason?: string; until?: number } | number;
-      const why = typeof progress === 'object' && progress.reason ? progress.reason : 'retry backoff';
-      const until =
-        typeof progress === 'object' && progress.until
-          ? ` until ${new Date(progress.until).toISOString()}`
-          : '';
-      return { ...base, state: 'waiting', message: `waiting (${why})${until}` };
-    }
-    if (state === 'active') {
-      const progress = job.progress as { jobName?: string } | number;
-      const name = typeof progress === 'object' && progress.jobName ? ` as Job ${progress.jobName}` : '';
-      return { ...base, state: 'running', message: `running${name}` };
-    }
-    if (state === 'completed') {
-      const result = job.returnvalue as { status?: string; by?: string } | undefined;
-      if (result?.status === 'superseded') {
-        return { ...base, state: 'superseded', result, message: `superseded by newer request ${result.by}` };
-      }
-      return { ...base, state: 'succeeded', result, message: 'succeeded' };
-    }
-    const failure = job.data.failure;
-    if (failure?.reason === 'Cancelled') return { ...base, state: 'cancelled', message: 'cancelled' };
-    return {
-      ...base,
-      state: 'failed',
-      ...(failure ? { failure } : {}),
-      message: `failed: ${failure ? `${failure.reason}: ${failure.message}` : job.failedReason}`,
-    };
-  }
-
-  /**
-   * Marks a request cancelled. A queued entry never starts a Job (`queued`: the caller announces
-   * it); a running one is `running` (its worker ends it once the Job is deleted).
-   */
-  async cancel(
-    requestId: string,
-  ): Promise<{ outcome: 'queued' | 'running' | 'finished'; build: QueuedBuild; attempt: number }> {
-    const job = await this.entry(requestId);
-    const state = await job.getState();
-    const attempt = job.data.run?.attempt ?? (await this.registry.runCount(requestId)) + 1;
-    if (state === 'completed' || state === 'failed') return { outcome: 'finished', build: job.data, attempt };
-    await this.registry.markCancelled(requestId);
-    if (state === 'active') return { outcome: 'running', build: job.data, attempt };
-    // The entry stays until a worker takes it and fails it as Cancelled without starting a Job.
-    if (state === 'delayed') await job.promote().catch(() => {});
-    return { outcome: 'queued', build: job.data, attempt };
-  }
-
-  /** Builds that failed for good (the dead-letter set), newest first. */
-  async failed(limit = 100): Promise<Job<QueuedBuild>[]> {
-    return this.queue.getFailed(0, limit - 1);
-  }
-
-  /** Queues failed builds again; returns what was requeued, with the run number each will start as. */
-  async replay(requestIds: string[]): Promise<{ build: QueuedBuild; attempt: number }[]> {
-    const done: { build: QueuedBuild; attempt: number }[] = [];
-    for (const requestId of requestIds) {
-      const job = await this.queue.getJob(requestId);
-      if (!job || (await job.getState()) !== 'failed') continue;
-      await Promise.all([
-        this.registry.clearCancelled(requestId),
-        this.registry.recordLatest(targetKey(job.data.request), requestId, Date.now()),
-      ]);
-      await this.requeue(job, 'failed');
-      done.push({ build: job.data, attempt: (await this.registry.runCount(requestId)) + 1 });
-    }
-    return done;
-  }
-
+  /** Closes the connections; pending calls end with QueueUnavailableError. Never hangs on a dead Redis. */
   async close(): Promise<void> {
-    await Promise.allSettled([this.queue.close(), this.redis.quit()]);
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.renewal);
+    this.redis.disconnect();
+    await Promise.race([
+      this.queue.close().catch(() => {}),
+      new Promise((resolve) => setTimeout(resolve, 1000).unref()),
+    ]);
+    await this.queue.disconnect().catch(() => {});
   }
 }

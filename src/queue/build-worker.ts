@@ -1,8 +1,9 @@
-import { Worker } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import type { ActiveEntry, EntryResult, Verdict } from '../app/ports.js';
 import type { QueuedBuild } from '../build-request.js';
 import type { Logger } from '../logger.js';
-import type { BuildProcessor, BuildResult } from './build-processor.js';
-import { redisOptionsFromUrl } from './redis-options.js';
+import { redisOptionsFor } from './redis-options.js';
+import { retryTransient } from './redis-retry.js';
 
 export interface BuildWorkerOptions {
   redisUrl: string;
@@ -10,25 +11,31 @@ export interface BuildWorkerOptions {
   prefix: string;
   /** local concurrency; the queue's global concurrency caps all replicas together */
   concurrency: number;
-  /** lease of an active entry; a crashed worker's entries are picked up again after about this long */
+  /** lease of an active entry; a stopped worker's entries are picked up again after about this long */
   lockSeconds: number;
   logger: Logger;
 }
 
+/** What the worker runs for each entry it takes: the application layer's build lifecycle. */
+export type EntryHandler = (entry: ActiveEntry, maxAttempts: number) => Promise<Verdict>;
+
 /**
- * The BullMQ worker that runs builds. A crashed worker's entries stall and come back to the queue
- * however often that happens (maxStalledCount is high): a crash must never fail a build.
+ * The BullMQ worker that hands queue entries to the application layer and carries out its verdict.
+ * A crashed worker's entries stall and come back to the queue however often that happens
+ * (maxStalledCount is high): a crash must never fail a build.
  */
 export class BuildWorker {
-  readonly worker: Worker<QueuedBuild, BuildResult>;
+  private readonly worker: Worker<QueuedBuild, EntryResult>;
+  private stopping = false;
 
-  constructor(processor: BuildProcessor, options: BuildWorkerOptions) {
+  constructor(handler: EntryHandler, options: BuildWorkerOptions) {
     const lockMs = options.lockSeconds * 1000;
-    this.worker = new Worker<QueuedBuild, BuildResult>(
+    const log = options.logger;
+    this.worker = new Worker<QueuedBuild, EntryResult>(
       options.name,
-      (job, token) => processor.process(job, token),
+      (job, token) => this.process(handler, job, token),
       {
-        connection: redisOptionsFromUrl(options.redisUrl, false),
+        connection: redisOptionsFor(options.redisUrl, 'worker'),
         prefix: options.prefix,
         concurrency: options.concurrency,
         lockDuration: lockMs,
@@ -37,7 +44,6 @@ export class BuildWorker {
         autorun: false,
       },
     );
-    const log = options.logger;
     this.worker.on('error', (error) => log.warn({ err: error }, 'worker error'));
     this.worker.on('failed', (job, error) =>
       log.info(
@@ -50,6 +56,40 @@ export class BuildWorker {
     );
   }
 
+  private async process(handler: EntryHandler, job: Job<QueuedBuild>, token?: string): Promise<EntryResult> {
+    const stopped = () => this.stopping;
+    const entry: ActiveEntry = {
+      get build() {
+        return job.data;
+      },
+      attemptsMade: job.attemptsMade,
+      save: (build) => retryTransient(() => job.updateData(build), { stopped }),
+      progress: (progress) => job.updateProgress(progress).catch(() => {}),
+    };
+    let verdict: Verdict;
+    try {
+      verdict = await handler(entry, job.opts.attempts ?? 1);
+    } catch (error) {
+      // Stopping (Redis calls cut short): leave the entry as it is; it is taken over after its lock.
+      if (this.stopping) throw new WaitingError();
+      throw error;
+    }
+    switch (verdict.kind) {
+      case 'completed':
+        return verdict.result;
+      case 'delayed':
+        await retryTransient(() => job.moveToDelayed(verdict.until, token), { stopped });
+        throw new DelayedError(verdict.reason);
+      case 'retry':
+        throw new Error(verdict.reason);
+      case 'failed':
+        throw new UnrecoverableError(verdict.reason);
+      case 'released':
+        await job.moveToWait(token).catch(() => {});
+        throw new WaitingError();
+    }
+  }
+
   start(): void {
     void this.worker.run();
   }
@@ -58,8 +98,20 @@ export class BuildWorker {
     await this.worker.waitUntilReady();
   }
 
-  /** Stops taking entries and waits for the running ones (their Jobs keep running in the cluster). */
-  async close(force = false): Promise<void> {
-    await this.worker.close(force);
+  /**
+   * Stops taking entries, lets `drain` end the ones in hand (the application layer releases them
+   * back to the queue), then closes. Never waits on a dead Redis for more than a few seconds.
+   */
+  async close(drain: () => Promise<void> = async () => {}): Promise<void> {
+    this.stopping = true;
+    await Promise.race([
+      this.worker.pause(true),
+      new Promise((resolve) => setTimeout(resolve, 1000).unref()),
+    ]);
+    await drain();
+    await Promise.race([
+      this.worker.close(true).catch(() => {}),
+      new Promise((resolve) => setTimeout(resolve, 2000).unref()),
+    ]);
   }
 }

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
 import type { Runtime } from '../../src/cli/runtime.js';
 import { jobNameFor } from '../../src/k8s/job-name.js';
-import { MANAGED_BY_SELECTOR } from '../../src/k8s/labels.js';
+import { instanceSelector } from '../../src/k8s/labels.js';
 import {
   createSetup,
   ofType,
@@ -58,7 +58,12 @@ async function launch(env: Record<string, string> = {}): Promise<Setup> {
 }
 
 const jobsOf = async (setup: Setup) =>
-  (await batch.listNamespacedJob({ namespace: setup.namespace, labelSelector: MANAGED_BY_SELECTOR })).items;
+  (
+    await batch.listNamespacedJob({
+      namespace: setup.namespace,
+      labelSelector: instanceSelector(setup.config.k8s.labelPrefix, setup.config.k8s.instance),
+    })
+  ).items;
 let serial = 0;
 const request = (parserId: string, env: Record<string, string> = {}) => ({
   thirdPartyId: 'e2e',
@@ -92,8 +97,8 @@ describe('against a real cluster', () => {
       exitCode: 3,
       willRetry: false,
     });
-    const status = await launcher!.queue.status(requestIdOf(build));
-    expect(status.failure?.logTail).toContain('exiting with 3');
+    const status = await launcher!.service.status(requestIdOf(build));
+    expect(status.outcome?.status === 'failed' ? status.outcome.logTail : []).toContain('exiting with 3');
     expect(await jobsOf(setup)).toEqual([]);
   });
 

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
-import { redisOptionsFromUrl } from '../../src/queue/redis-options.js';
+import { jobNameFor } from '../../src/k8s/job-name.js';
+import { redisOptionsFor } from '../../src/queue/redis-options.js';
 import { runCommand, runKjl, spawnKjl, type KjlProcess } from '../support/cli.js';
 import { waitFor } from '../support/wait.js';
 
@@ -22,7 +23,7 @@ beforeAll(async () => {
   const [, redisUrl] = await dev.waitFor(/Redis\s+(redis:\/\/\S+)/);
   [, kubeconfig] = (await dev.waitFor(/export KUBECONFIG=(\S+)/)) as [string, string];
   await dev.waitFor(/Ctrl-C stops everything/);
-  queue = new Queue('builds', { connection: redisOptionsFromUrl(redisUrl!, true), prefix: 'kjl' });
+  queue = new Queue('builds', { connection: redisOptionsFor(redisUrl!, 'intake'), prefix: 'kjl' });
 });
 
 afterAll(async () => {
@@ -56,7 +57,7 @@ describe('kjl dev and kjl publish', () => {
     const jobs = await runCommand('kubectl', ['get', 'jobs', '-o', 'name'], {
       env: { KUBECONFIG: kubeconfig },
     });
-    expect(jobs.stdout.trim().split('\n')).toEqual(['job.batch/build-acme-invoice-0123abcd']);
+    expect(jobs.stdout.trim().split('\n')).toEqual([`job.batch/${jobNameFor(request)}`]);
   });
 
   it('publishes --count requests with generated ids', async () => {
@@ -76,19 +77,19 @@ describe('kjl dev and kjl publish', () => {
       { cwd: dir },
     );
     const listed = await waitFor('the failed build listed', async () => {
-      const out = await runKjl(['dlq', 'list'], { cwd: dir });
+      const out = await runKjl(['failed', 'list'], { cwd: dir });
       return out.stdout.includes(requestId) ? out.stdout : undefined;
     });
     expect(listed).toContain('acme/invalid-parser  Error: container kaniko exited with code 1');
     const status = JSON.parse((await runKjl(['status', requestId, '--json'], { cwd: dir })).stdout);
-    expect(status.failure.logTail.join('\n')).toContain('npm ERR! code EJSONPARSE');
-    const replay = await runKjl(['dlq', 'replay', requestId], { cwd: dir });
+    expect(status.outcome.logTail.join('\n')).toContain('npm ERR! code EJSONPARSE');
+    const replay = await runKjl(['failed', 'replay', requestId], { cwd: dir });
     expect(replay.stdout).toContain(`replayed 1 build(s): ${requestId}`);
     await waitFor(
       'the second attempt to fail',
       async () => {
         const again = JSON.parse((await runKjl(['status', requestId, '--json'], { cwd: dir })).stdout);
-        return again.state === 'failed' && again.failure.attempt === 2;
+        return again.state === 'failed' && again.outcome.run === 2;
       },
       60_000,
     );

@@ -8,12 +8,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
 import { ConfigError, EventSinkError } from '../../src/errors.js';
 import { buildEvent, type BuildEventData } from '../../src/events/build-events.js';
-import {
-  createEventSink,
-  parseSinkTarget,
-  type EventSink,
-  type EventSinkDeps,
-} from '../../src/events/event-sink.js';
+import { createEventSink, type EventSink, type EventSinkDeps } from '../../src/events/event-sink.js';
+import { parseSinkTarget } from '../../src/config/sink-target.js';
 import { createLogger } from '../../src/logger.js';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -32,6 +28,7 @@ function failedEvent(attempt = 1): CloudEvent<BuildEventData> {
       phase: 'failed',
       jobName: 'build-acme-invoice-parser-deadbeef',
       reason: 'OOMKilled',
+      message: 'OOMKilled (exit 137) in container kaniko',
       exitCode: 137,
       retryable: false,
       willRetry: false,
@@ -49,7 +46,12 @@ function recordingDelay(): { delays: number[]; delay: (ms: number) => Promise<vo
 
 const sinks: EventSink[] = [];
 function sinkFor(sinkTarget: string | undefined, deps: Partial<EventSinkDeps> = {}): EventSink {
-  const sink = createEventSink(sinkTarget, { region, logger, credentials, ...deps });
+  const sink = createEventSink(parseSinkTarget(sinkTarget, deps.endpoint), {
+    region,
+    logger,
+    credentials,
+    ...deps,
+  });
   sinks.push(sink);
   return sink;
 }
@@ -116,6 +118,7 @@ describe('SQS and SNS sinks against an SQS/SNS-compatible server', () => {
         parserId: 'invoice-parser',
         contentHash: 'deadbeefcafe0001',
         attempt: 1,
+        message: 'OOMKilled (exit 137) in container kaniko',
         jobName: 'build-acme-invoice-parser-deadbeef',
         reason: 'OOMKilled',
         exitCode: 137,
@@ -414,7 +417,7 @@ describe('choosing the sink from KJL_EVENTS_SINK', () => {
   ])('%s: a configuration error naming KJL_EVENTS_SINK', (value, reason) => {
     let error: unknown;
     try {
-      createEventSink(value, { region, logger });
+      parseSinkTarget(value);
     } catch (caught) {
       error = caught;
     }

@@ -6,6 +6,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRuntime, type Runtime } from '../../src/cli/runtime.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -13,6 +14,7 @@ import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/dev/embedded-sqs.j
 import { RedisServer } from '../../src/dev/redis-server.js';
 import { createSqsClient } from '../../src/intake/sqs-client.js';
 import { createLogger } from '../../src/logger.js';
+import { redisOptionsFor } from '../../src/queue/redis-options.js';
 import { MESSAGE_FORMATS } from '../../src/intake/publisher.js';
 import { INVALID_KINDS, idOf, message, validRequest } from '../support/messages.js';
 import { waitFor } from '../support/wait.js';
@@ -54,7 +56,7 @@ async function start(extra: Record<string, string> = {}) {
     ...extra,
   });
   runtime = await startRuntime(config, logger);
-  return { builds, dlq, runtime };
+  return { builds, dlq, runtime, queueName: config.queue.name };
 }
 
 async function sendAll(queueUrl: string, entries: Omit<SendMessageBatchRequestEntry, 'Id'>[]) {
@@ -94,8 +96,15 @@ async function drain(queueUrl: string) {
   }
 }
 
-const queuedIds = async (rt: Runtime) =>
-  (await rt.queue.queue.getJobs(['waiting', 'prioritized', 'delayed'])).map((job) => job.id);
+/** The request ids waiting in the setup's queue, read straight from Redis. */
+async function queuedIds(queueName: string): Promise<string[]> {
+  const queue = new Queue(queueName, { connection: redisOptionsFor(redis.url, 'command'), prefix: 'kjl' });
+  try {
+    return (await queue.getJobs(['waiting', 'prioritized', 'delayed'])).map((job) => job.id!);
+  } finally {
+    await queue.close();
+  }
+}
 
 function shuffle<T>(items: T[]): T[] {
   for (let i = items.length - 1; i > 0; i--) {
@@ -107,7 +116,7 @@ function shuffle<T>(items: T[]): T[] {
 
 describe('intake from SQS into the durable queue', () => {
   it('takes 1,000 mixed messages: every valid request queued once, every invalid one dead-lettered with its code', async () => {
-    const { builds, dlq, runtime: rt } = await start();
+    const { builds, dlq, runtime: rt, queueName } = await start();
     const formats = MESSAGE_FORMATS;
     const requests = Array.from({ length: 400 }, (_, i) => validRequest(i));
     const entries = requests.flatMap((request, i) => [
@@ -124,7 +133,7 @@ describe('intake from SQS into the durable queue', () => {
     await sendAll(builds, shuffle(entries));
 
     await waitFor('the source queue to empty', async () => (await depth(builds)) === 0, 60_000);
-    const ids = await queuedIds(rt);
+    const ids = await queuedIds(queueName);
     expect(ids).toHaveLength(400);
     expect(new Set(ids)).toEqual(new Set(requests.map(idOf)));
 
@@ -178,7 +187,7 @@ describe('intake from SQS into the durable queue', () => {
   });
 
   it('loses and duplicates nothing when Redis stops mid-run and comes back', async () => {
-    const { builds, runtime: rt } = await start();
+    const { builds, runtime: rt, queueName } = await start();
     const requests = Array.from({ length: 150 }, (_, i) => validRequest(i, 'restart'));
     const entries = requests.flatMap((request, i) => [
       message(request, 'structured', `r${i}`),
@@ -192,7 +201,7 @@ describe('intake from SQS into the durable queue', () => {
     expect(await depth(builds)).toBeGreaterThan(0);
     await redis.restart();
     await waitFor('the source queue to empty', async () => (await depth(builds)) === 0, 60_000);
-    const ids = await queuedIds(rt);
+    const ids = await queuedIds(queueName);
     expect(ids.sort()).toEqual(requests.map(idOf).sort());
   });
 });

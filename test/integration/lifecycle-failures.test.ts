@@ -47,9 +47,11 @@ describe('a failing build', () => {
       5000,
     );
 
-    const status = await launcher.queue.status(requestIdOf(broken));
+    const status = await launcher.service.status(requestIdOf(broken));
     expect(status.state).toBe('failed');
-    expect(status.failure?.logTail).toContain('npm ERR! code EJSONPARSE');
+    expect(status.outcome?.status === 'failed' ? status.outcome.logTail : []).toContain(
+      'npm ERR! code EJSONPARSE',
+    );
 
     // the same request again is a new run: new attempt number, new event ids
     await setup.publish([broken]);
@@ -103,7 +105,7 @@ describe('a failing build', () => {
     ]);
     expect(new Set(failures.map((e) => e.id)).size).toBe(3);
     expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(build)]).toBe(3);
-    const status = await launcher.queue.status(requestIdOf(build));
+    const status = await launcher.service.status(requestIdOf(build));
     expect(status).toMatchObject({ state: 'failed', attempt: 3 });
   });
 });
@@ -130,7 +132,7 @@ describe('a Job name that is taken', () => {
     await stack.launch(setup);
     await setup.publish([build]);
     const [failed] = await failedFor(setup, build);
-    expect(failed!.data).toMatchObject({ reason: 'KJL_JOB_CONFLICT', retryable: false });
+    expect(failed!.data).toMatchObject({ reason: 'JobConflict', retryable: false });
     expect(failed!.data.message).toBe(
       `Job ${setup.namespace}/${name} already exists and belongs to something other than kjl`,
     );
@@ -172,7 +174,9 @@ describe('kjl cancel', () => {
     await setup.publish([blocker]);
     await setup.waitForEvents('the blocker to start', (all) => ofType(all, 'started').length === 1);
     await setup.publish([queued]);
-    await waitFor('the request queued', () => launcher.queue.queue.getJob(requestIdOf(queued)));
+    await waitFor('the request queued', () =>
+      launcher.service.status(requestIdOf(queued)).catch(() => undefined),
+    );
     const result = await runKjl(['cancel', requestIdOf(queued)], { env: setup.env });
     expect(result.stdout).toContain('cancelled (it was queued)');
     await setup.waitForEvents('the blocker to finish', (all) => ofType(all, 'succeeded').length === 1);
@@ -183,13 +187,17 @@ describe('kjl cancel', () => {
 });
 
 describe('the orphan sweep', () => {
-  it('deletes managed Jobs that no request knows, and leaves the others', async () => {
+  it("deletes this deployment's Jobs that no request knows, and leaves the others", async () => {
     const setup = await createSetup(stack.infra, { KJL_SWEEP_INTERVAL_SECONDS: '1' });
-    const job = (name: string, requestId: string) => ({
+    const job = (name: string, requestId: string, instance = setup.config.k8s.instance) => ({
       metadata: {
         name,
         namespace: setup.namespace,
-        labels: { 'app.kubernetes.io/managed-by': 'kube-job-launcher', 'kjl.dev/request-id': requestId },
+        labels: {
+          'app.kubernetes.io/managed-by': 'kube-job-launcher',
+          'kjl.dev/instance': instance,
+          'kjl.dev/request-id': requestId,
+        },
       },
       spec: {
         template: {
@@ -212,12 +220,18 @@ describe('the orphan sweep', () => {
       metadata: { name: 'foreign', namespace: setup.namespace, labels: { app: 'other' } },
     };
     expect((await create(foreign)).status).toBe(201);
+    // another launcher's Job in the same namespace: never this one's to delete
+    expect((await create(job('neighbour', 'rnobody000000000000', 'other-builds'))).status).toBe(201);
     await stack.launch(setup);
     await waitFor(
       'the orphan deleted',
       () => !stored(stack.infra, setup, 'jobs').some((j) => j.metadata.name === 'orphan'),
       10_000,
     );
-    expect(stored(stack.infra, setup, 'jobs').map((j) => j.metadata.name)).toEqual(['foreign']);
+    expect(
+      stored(stack.infra, setup, 'jobs')
+        .map((j) => j.metadata.name)
+        .sort(),
+    ).toEqual(['foreign', 'neighbour']);
   });
 });

@@ -23,7 +23,7 @@ describe('the concurrent job limit', () => {
     await setup.publish(requests.slice(10));
     const eleventh = requestIdOf(requests[10]!);
     const queued = await waitFor('the 11th to be queued', async () => {
-      const status = await launcher.queue.status(eleventh).catch(() => undefined);
+      const status = await launcher.service.status(eleventh).catch(() => undefined);
       return status?.state === 'queued' ? status : undefined;
     });
     expect(queued.message).toBe('queued at position 1; the concurrent job limit (10/10) is reached');
@@ -63,7 +63,9 @@ describe('dedup per target', () => {
     await setup.publish([blocker]);
     await setup.waitForEvents('the blocker to start', (events) => ofType(events, 'started').length === 1);
     await setup.publish([older]);
-    await waitFor('the older request queued', () => launcher.queue.queue.getJob(requestIdOf(older)));
+    await waitFor('the older request queued', () =>
+      launcher.service.status(requestIdOf(older)).catch(() => undefined),
+    );
     await setup.publish([newer]);
     await setup.waitForEvents(
       'the newer build to succeed',
@@ -72,7 +74,7 @@ describe('dedup per target', () => {
     const created = stack.infra.cluster.stats().jobsCreated;
     expect(created[jobNameFor(newer)]).toBe(1);
     expect(created[jobNameFor(older)]).toBeUndefined();
-    expect((await launcher.queue.status(requestIdOf(older))).message).toBe(
+    expect((await launcher.service.status(requestIdOf(older))).message).toBe(
       `superseded by newer request ${requestIdOf(newer)}`,
     );
     expect(ofType(setup.events, 'cancelled', requestIdOf(older))[0]!.data.reason).toBe('Superseded');

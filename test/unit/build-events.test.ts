@@ -9,10 +9,8 @@ import {
   filterAttributes,
   phaseOf,
   toStructuredJson,
-  type BuildEventInput,
-  type BuildIdentity,
-  type BuildPhase,
 } from '../../src/events/build-events.js';
+import type { BuildIdentity, BuildNotice, BuildPhase } from '../../src/build-notice.js';
 
 const NOW = Date.parse('2025-03-04T05:06:07.890Z');
 const clock = { now: () => NOW };
@@ -21,9 +19,15 @@ const target = { thirdPartyId: 'acme', parserId: 'invoice-parser', contentHash: 
 const build: BuildIdentity = { ...target, requestId: requestIdOf(target), attempt: 1 };
 const IMAGE = 'registry.local:5000/parsers:acme-invoice-parser-deadbeef';
 
-const inputs: Record<BuildPhase, BuildEventInput> = {
+const inputs: Record<BuildPhase, BuildNotice> = {
   queued: { ...build, phase: 'queued', queuePosition: 3 },
-  started: { ...build, phase: 'started', jobName: 'build-acme-invoice-parser-deadbeef', image: IMAGE },
+  started: {
+    ...build,
+    phase: 'started',
+    jobName: 'build-acme-invoice-parser-deadbeef',
+    image: IMAGE,
+    adopted: false,
+  },
   succeeded: {
     ...build,
     phase: 'succeeded',
@@ -120,10 +124,11 @@ describe('buildEvent', () => {
   });
 
   it('failed and retried: willRetry says so and the next attempt has its own ids', () => {
-    const evicted: BuildEventInput = {
+    const evicted: BuildNotice = {
       ...build,
       phase: 'failed',
       reason: 'Evicted',
+      message: 'The node was low on resource: memory.',
       retryable: true,
       willRetry: true,
     };

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { decide, type EntryState } from '../../src/queue/dedup-policy.js';
+import { decide, type EntryState } from '../../src/app/dedup-policy.js';
 
-const limits = { failureBackoffMs: 300_000, maxConcurrentJobs: 10, pollMs: 1000 };
+const limits = { failureBackoffMs: 300_000, pollMs: 1000 };
 const now = 1_700_000_000_000;
 const entry = (state: Partial<EntryState> = {}): EntryState => ({
   requestId: 'rA',
+  started: false,
   holderLive: false,
   cancelled: false,
-  activeJobs: 0,
   ...state,
 });
 
@@ -18,7 +18,7 @@ describe('decide: the dedup and backoff policy', () => {
 
   it('ends a cancelled request, telling whether it had started', () => {
     expect(decide(entry({ cancelled: true }), limits, now)).toEqual({ action: 'cancel', running: false });
-    expect(decide(entry({ cancelled: true, holder: 'rA' }), limits, now)).toEqual({
+    expect(decide(entry({ cancelled: true, started: true }), limits, now)).toEqual({
       action: 'cancel',
       running: true,
     });
@@ -28,8 +28,14 @@ describe('decide: the dedup and backoff policy', () => {
     expect(decide(entry({ latest: 'rB' }), limits, now)).toEqual({ action: 'supersede', by: 'rB' });
   });
 
-  it('lets a started request finish even when newer content came (its Job is adopted)', () => {
-    expect(decide(entry({ latest: 'rB', holder: 'rA' }), limits, now)).toEqual({ action: 'run' });
+  it('lets a started request go on even when newer content came (its Job is adopted)', () => {
+    expect(decide(entry({ latest: 'rB', holder: 'rA', started: true }), limits, now)).toEqual({
+      action: 'run',
+    });
+  });
+
+  it('lets a started request go on through its failure backoff (a taken-over run adopts its Job)', () => {
+    expect(decide(entry({ started: true, failedAt: now }), limits, now)).toEqual({ action: 'run' });
   });
 
   it('never runs two Jobs for one target: waits while another request holds it', () => {
@@ -57,32 +63,25 @@ describe('decide: the dedup and backoff policy', () => {
     expect(decide(entry({ failedAt }), limits, failedAt + 300_000)).toEqual({ action: 'run' });
   });
 
-  it('stays queued while the cluster runs as many Jobs as the limit', () => {
-    expect(decide(entry({ activeJobs: 10 }), limits, now)).toMatchObject({
-      action: 'wait',
-      reason: 'concurrent job limit reached',
-    });
-    expect(decide(entry({ activeJobs: 9 }), limits, now)).toEqual({ action: 'run' });
-  });
-
-  it('applies the rules in order: cancel, supersede, target, backoff, limit', () => {
+  it('applies the rules in order: cancel, started, supersede, target, backoff', () => {
     const everything = entry({
       cancelled: true,
       latest: 'rB',
       holder: 'rC',
       holderLive: true,
       failedAt: now,
-      activeJobs: 99,
     });
     expect(decide(everything, limits, now).action).toBe('cancel');
+    expect(decide({ ...everything, cancelled: false, started: true }, limits, now)).toEqual({
+      action: 'run',
+      takeOver: 'rC',
+    });
     expect(decide({ ...everything, cancelled: false }, limits, now).action).toBe('supersede');
     expect(decide({ ...everything, cancelled: false, latest: 'rA' }, limits, now)).toMatchObject({
       reason: 'target busy with rC',
     });
     expect(
       decide({ ...everything, cancelled: false, latest: 'rA', holderLive: false }, limits, now),
-    ).toMatchObject({
-      reason: 'failure backoff',
-    });
+    ).toMatchObject({ reason: 'failure backoff' });
   });
 });

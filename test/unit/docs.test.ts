@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILD_EVENT_TYPES } from '../../src/events/build-events.js';
-import { RETRYABLE } from '../../src/k8s/outcome.js';
+import { FAILURE_REASONS } from '../../src/failure-reasons.js';
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -57,7 +57,7 @@ describe('the README', () => {
   });
 
   it('lists every failure reason', () => {
-    const missing = Object.keys(RETRYABLE).filter((reason) => !README.includes(`\`${reason}\``));
+    const missing = Object.keys(FAILURE_REASONS).filter((reason) => !README.includes(`\`${reason}\``));
     expect(missing).toEqual([]);
   });
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DNS1123_LABEL, jobNameFor, MAX_JOB_NAME_LENGTH } from '../../src/k8s/job-name.js';
+import { contentTag, DNS1123_LABEL, jobNameFor, MAX_JOB_NAME_LENGTH } from '../../src/k8s/job-name.js';
 
 const HASH = 'deadbeefcafebabe0123456789abcdef';
+const TAG = contentTag(HASH);
 const name = (thirdPartyId: string, parserId: string, contentHash = HASH) =>
   jobNameFor({ thirdPartyId, parserId, contentHash });
 
@@ -13,8 +14,16 @@ function expectValid(jobName: string): void {
 }
 
 describe('jobNameFor', () => {
-  it('is build-{thirdPartyId}-{parserId}-{hash8} for plain ids', () => {
-    expect(name('acme', 'invoice-parser')).toBe('build-acme-invoice-parser-deadbeef');
+  it('is build-{thirdPartyId}-{parserId}-{contentTag} for plain ids', () => {
+    expect(TAG).toMatch(/^deadbeef[0-9a-f]{6}$/);
+    expect(name('acme', 'invoice-parser')).toBe(`build-acme-invoice-parser-${TAG}`);
+  });
+
+  it('differs for two contents whose hashes share their first 8 characters', () => {
+    const first = name('acme', 'p', 'deadbeef00000000');
+    const second = name('acme', 'p', 'deadbeef11111111');
+    expect(first).not.toBe(second);
+    expect(first).toMatch(/^build-acme-p-deadbeef[0-9a-f]{6}$/);
   });
 
   it('is deterministic', () => {
@@ -27,7 +36,7 @@ describe('jobNameFor', () => {
   });
 
   it('uses the lower-cased content hash', () => {
-    expect(name('acme', 'p', 'DEADBEEF99')).toBe('build-acme-p-deadbeef');
+    expect(name('acme', 'p', 'DEADBEEF99')).toBe(name('acme', 'p', 'deadbeef99'));
   });
 
   it('stays a DNS-1123 label of at most 63 characters for 63-character ids', () => {
@@ -54,7 +63,9 @@ describe('jobNameFor', () => {
     ] as const) {
       expectValid(name(tp, p));
     }
-    expect(name('Acme.Corp', 'PDF_parser')).toMatch(/^build-acme-corp-pdf-parser-[0-9a-f]{8}-deadbeef$/);
+    expect(name('Acme.Corp', 'PDF_parser')).toMatch(
+      new RegExp(`^build-acme-corp-pdf-parser-[0-9a-f]{8}-${TAG}$`),
+    );
   });
 
   it('keeps ids that differ only past the cut apart', () => {

@@ -12,16 +12,18 @@ import {
   mainContainerOf,
   type JobSpecOptions,
 } from '../../src/k8s/job-spec.js';
-import { LABEL_VALUE, MANAGED_BY_SELECTOR } from '../../src/k8s/labels.js';
+import { instanceSelector, LABEL_VALUE } from '../../src/k8s/labels.js';
+import { contentTag } from '../../src/k8s/job-name.js';
 import { loadTemplateCatalog, parseTemplate, type TemplateCatalog } from '../../src/k8s/template-catalog.js';
 
 const TEMPLATES = fileURLToPath(new URL('../../templates', import.meta.url));
-/** Label keys: optional DNS-subdomain prefix + `/` + name (k8s-api.md §4). */
+/** Label keys: optional DNS-subdomain prefix + `/` + name. */
 const LABEL_KEY =
   /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
 
 const OPTIONS: JobSpecOptions = {
   namespace: 'builds',
+  instance: 'kjl-builds',
   labelPrefix: 'kjl.dev',
   serviceAccount: 'kjl-builder',
   activeDeadlineSeconds: 1800,
@@ -30,6 +32,8 @@ const OPTIONS: JobSpecOptions = {
   registry: 'registry.example.com:5000',
   repository: 'parsers',
 };
+
+const TAG = contentTag('0123456789abcdef0123456789abcdef');
 
 const REQUEST: BuildRequest = {
   thirdPartyId: 'acme',
@@ -77,7 +81,7 @@ describe('buildJob with the kaniko template', () => {
     const job = buildJob(REQUEST, catalog.get('kaniko'), OPTIONS);
     expect(job.apiVersion).toBe('batch/v1');
     expect(job.kind).toBe('Job');
-    expect(job.metadata?.name).toBe('build-acme-invoice-01234567');
+    expect(job.metadata?.name).toBe(`build-acme-invoice-${TAG}`);
     expect(job.metadata?.name).toBe(jobNameFor(REQUEST));
     expect(job.metadata?.namespace).toBe('builds');
   });
@@ -86,14 +90,17 @@ describe('buildJob with the kaniko template', () => {
     const job = buildJob(REQUEST, catalog.get('kaniko'), OPTIONS);
     const expected = {
       'app.kubernetes.io/managed-by': 'kube-job-launcher',
+      'kjl.dev/instance': 'kjl-builds',
       'kjl.dev/third-party-id': 'acme',
       'kjl.dev/parser-id': 'invoice',
       'kjl.dev/request-id': requestIdOf(REQUEST),
-      'kjl.dev/content-hash': '01234567',
+      'kjl.dev/content-hash': contentTag(REQUEST.contentHash),
     };
     expect(job.metadata?.labels).toEqual(expected);
     expect(job.spec?.template.metadata?.labels).toEqual(expected);
-    expect(MANAGED_BY_SELECTOR).toBe('app.kubernetes.io/managed-by=kube-job-launcher');
+    expect(instanceSelector('kjl.dev', 'kjl-builds')).toBe(
+      'app.kubernetes.io/managed-by=kube-job-launcher,kjl.dev/instance=kjl-builds',
+    );
     expectValidLabels(job);
   });
 
@@ -102,12 +109,12 @@ describe('buildJob with the kaniko template', () => {
     expect(job.metadata?.annotations).toEqual({
       'kjl.dev/content-hash': REQUEST.contentHash,
       'kjl.dev/template': 'kaniko',
-      'kjl.dev/image': 'registry.example.com:5000/parsers:acme-invoice-01234567',
+      'kjl.dev/image': `registry.example.com:5000/parsers:acme-invoice-${TAG}`,
       'kjl.dev/main-container': 'kaniko',
       'kjl.dev/third-party-id': 'acme',
       'kjl.dev/parser-id': 'invoice',
     });
-    expect(imageOf(job, 'kjl.dev')).toBe('registry.example.com:5000/parsers:acme-invoice-01234567');
+    expect(imageOf(job, 'kjl.dev')).toBe(`registry.example.com:5000/parsers:acme-invoice-${TAG}`);
     expect(mainContainerOf(job, 'kjl.dev')).toBe('kaniko');
   });
 
@@ -116,6 +123,7 @@ describe('buildJob with the kaniko template', () => {
     expect(Object.keys(job.metadata!.labels!).sort()).toEqual([
       'app.kubernetes.io/managed-by',
       'builds.example.org/content-hash',
+      'builds.example.org/instance',
       'builds.example.org/parser-id',
       'builds.example.org/request-id',
       'builds.example.org/third-party-id',
@@ -126,13 +134,13 @@ describe('buildJob with the kaniko template', () => {
     expect(imageOf(job, 'builds.example.org')).toBe(imageReferenceFor(REQUEST, OPTIONS));
   });
 
-  it('builds from the default S3 context and pushes to {registry}/{repository}:{tp}-{p}-{hash8}', () => {
+  it('builds from the default S3 context and pushes to {registry}/{repository}:{tp}-{p}-{contentTag}', () => {
     const kaniko = container(buildJob(REQUEST, catalog.get('kaniko'), OPTIONS), 'kaniko');
     expect(kaniko.image).toBe('gcr.io/kaniko-project/executor:v1.23.2');
     expect(kaniko.args).toEqual(
       expect.arrayContaining([
         '--context=s3://ctx-bucket/build-context/invoice/context.tar.gz',
-        '--destination=registry.example.com:5000/parsers:acme-invoice-01234567',
+        `--destination=registry.example.com:5000/parsers:acme-invoice-${TAG}`,
         '--cache=true',
       ]),
     );
@@ -311,10 +319,10 @@ describe('buildJob with the kaniko template', () => {
 });
 
 describe('imageTagFor', () => {
-  it('is {thirdPartyId}-{parserId}-{hash8} when that is unambiguous and valid', () => {
-    expect(imageTagFor(REQUEST)).toBe('acme-invoice-01234567');
+  it('is {thirdPartyId}-{parserId}-{contentTag} when that is unambiguous and valid', () => {
+    expect(imageTagFor(REQUEST)).toBe(`acme-invoice-${TAG}`);
     expect(imageTagFor({ ...REQUEST, thirdPartyId: 'Acme_1', parserId: 'x.y-z' })).toBe(
-      'Acme_1-x.y-z-01234567',
+      `Acme_1-x.y-z-${TAG}`,
     );
   });
 
@@ -326,7 +334,7 @@ describe('imageTagFor', () => {
       imageTagFor({ ...REQUEST, thirdPartyId: 'a', parserId: 'b' }),
     );
     expect(imageTagFor({ ...REQUEST, thirdPartyId: '.a', parserId: 'b' })).toMatch(
-      /^a-b-[0-9a-f]{8}-01234567$/,
+      new RegExp(`^a-b-[0-9a-f]{8}-${TAG}$`),
     );
   });
 });

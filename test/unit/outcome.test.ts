@@ -6,7 +6,8 @@ import type {
   V1PodCondition,
 } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { classifyJob, isRetryableReason, RETRYABLE, type FailureReason } from '../../src/k8s/outcome.js';
+import { FAILURE_REASONS, isRetryable, type FailureReason } from '../../src/failure-reasons.js';
+import { classifyJob } from '../../src/k8s/outcome.js';
 
 const T0 = Date.parse('2025-06-01T12:00:00Z');
 const at = (seconds: number) => new Date(T0 + seconds * 1000);
@@ -471,13 +472,13 @@ describe('classifyJob: not finished', () => {
     });
   });
 
-  it('is cancelled when deleted before it finished', () => {
+  it('is JobDeleted when deleted before it finished (a cancel is told apart by the caller)', () => {
     const deleting = job([], { metadata: { name: 'j', uid: JOB_UID, deletionTimestamp: at(30) } });
     expect(classifyJob(deleting, [], T0, OPTIONS)).toEqual({
       state: 'failed',
-      reason: 'Cancelled',
-      retryable: false,
-      message: 'Job deleted before it finished',
+      reason: 'JobDeleted',
+      retryable: true,
+      message: 'the Job was deleted before it finished',
     });
   });
 
@@ -517,10 +518,16 @@ describe('classifyJob: not finished', () => {
   });
 });
 
-describe('RETRYABLE', () => {
+describe('FAILURE_REASONS', () => {
   it('retries only what came from outside the build', () => {
-    const retryable = (Object.keys(RETRYABLE) as FailureReason[]).filter(isRetryableReason).sort();
-    expect(retryable).toEqual(['Evicted', 'NodeLost', 'Preempted', 'Unschedulable']);
-    expect(Object.keys(RETRYABLE)).toHaveLength(10);
+    const retryable = (Object.keys(FAILURE_REASONS) as FailureReason[]).filter(isRetryable).sort();
+    expect(retryable).toEqual([
+      'ApiError',
+      'Evicted',
+      'JobDeleted',
+      'NodeLost',
+      'Preempted',
+      'Unschedulable',
+    ]);
   });
 });

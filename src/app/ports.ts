@@ -1,0 +1,161 @@
+import type { QueuedBuild } from '../build-request.js';
+import type { RunOutcome, StartResult, StartedJob } from '../build-run.js';
+
+/**
+ * What the application layer needs from the adapters. The queue adapter (BullMQ on Redis) and the
+ * cluster adapter (Kubernetes) implement these; the composition root hands them over.
+ */
+
+/** Where a queue entry stands. */
+export type EntryState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed';
+
+/** What a completed queue entry returns. */
+export type EntryResult =
+  | { status: 'succeeded'; attempt: number; jobName: string; image?: string; durationMs: number }
+  | { status: 'superseded'; by: string };
+
+/** A queue entry as read back: its record and where it stands. */
+export interface EntryView {
+  build: QueuedBuild;
+  state: EntryState;
+  /** failed attempts the queue has counted so far */
+  attemptsMade: number;
+  /** epoch ms: added, started (last time taken by a worker), finished */
+  addedAt: number;
+  processedAt?: number;
+  finishedAt?: number;
+  /** when a delayed entry is due */
+  dueAt?: number;
+  result?: EntryResult;
+  /** why the queue failed it, when it did */
+  failedReason?: string;
+  /** what its worker last said it is doing */
+  progress?: EntryProgress;
+}
+
+/** What a worker says an entry is doing (shown by `kjl status`). */
+export type EntryProgress =
+  | { state: 'waiting'; reason: string; until: number }
+  | { state: 'running'; jobName: string; attempt: number };
+
+/** A queue entry a worker holds. */
+export interface ActiveEntry {
+  /** the record as the worker took it, kept current by `save` */
+  readonly build: QueuedBuild;
+  /** failed attempts the queue has counted before this one */
+  readonly attemptsMade: number;
+  /** writes the record durably: resolves once Redis has it */
+  save(build: QueuedBuild): Promise<void>;
+  /** what the worker is doing (best effort, for status) */
+  progress(progress: EntryProgress): Promise<void>;
+}
+
+/** What a worker does with the entry it held. */
+export type Verdict =
+  | { kind: 'completed'; result: EntryResult }
+  /** look at it again at `until`: not an attempt */
+  | { kind: 'delayed'; until: number; reason: string }
+  /** a failed attempt: run again after the failure backoff */
+  | { kind: 'retry'; reason: string }
+  /** failed for good */
+  | { kind: 'failed'; reason: string }
+  /** the worker is stopping: back to the queue for another worker, as it is */
+  | { kind: 'released' };
+
+/** What the dedup and backoff policy reads about an entry's target and request. */
+export interface TargetSnapshot {
+  /** the request holding the target (its Job may be running) */
+  holder?: string;
+  /** whether the holder's entry is still waiting or running (else its hold is stale) */
+  holderLive: boolean;
+  /** the target's newest request, by send time */
+  latest?: string;
+  /** when the target last failed (epoch ms) */
+  failedAt?: number;
+  cancelled: boolean;
+}
+
+/** What became of a submitted request. */
+export type SubmitStatus =
+  /** a new entry in the queue */
+  | 'queued'
+  /** the same request (target + content hash) is already queued, running or just succeeded */
+  | 'duplicate'
+  /** the same request had finished (failed, cancelled or superseded): queued again, fresh attempts */
+  | 'requeued';
+
+export interface SubmitResult {
+  status: SubmitStatus;
+  requestId: string;
+  /** place among the waiting entries (1 = next), when queued */
+  position?: number;
+  /** the run number the entry will start as (events of that run carry it) */
+  attempt?: number;
+}
+
+/** Filters of a list of entries. */
+export interface EntryQuery {
+  states: readonly EntryState[];
+  /** at most this many, newest first */
+  limit: number;
+}
+
+/**
+ * The durable side: queue entries and kjl's records next to them. Transient Redis failures are
+ * the store's to handle: a worker's store waits them out, an intake's or a command's reports
+ * `QueueUnavailableError` at once.
+ */
+export interface BuildStore {
+  /** True when Redis answers now. */
+  ready(): Promise<boolean>;
+  /** Adds a request durably (resolves once Redis has it), recording it as its target's newest. */
+  submit(build: QueuedBuild): Promise<SubmitResult>;
+  entry(requestId: string): Promise<EntryView | undefined>;
+  entries(query: EntryQuery): Promise<EntryView[]>;
+  /** 1-based place among the waiting entries, when waiting */
+  position(requestId: string): Promise<number | undefined>;
+  counts(): Promise<Record<EntryState, number>>;
+  /** The fleet's concurrent-job limit in force. */
+  limit(): Promise<number>;
+
+  snapshot(requestId: string, target: string): Promise<TargetSnapshot>;
+  /** Takes the target for `requestId` when free, already its own, or held by `stale`. */
+  acquire(target: string, requestId: string, stale?: string): Promise<boolean>;
+  release(target: string, requestId: string): Promise<void>;
+  recordFailure(target: string, at: number): Promise<void>;
+  clearFailure(target: string): Promise<void>;
+
+  /**
+   * Reserves a slot under the fleet's limit for `requestId`, atomically across replicas: the held
+   * reservations and the `unfinished` Jobs (request ids, from the cluster) together stay within the
+   * limit. A request whose Job is among the unfinished ones always gets its slot (it runs already).
+   * Reservations are leases the store renews while this process holds them.
+   */
+  reserve(requestId: string, unfinished: readonly string[]): Promise<boolean>;
+  releaseSlot(requestId: string): Promise<void>;
+
+  /** The next run number of a request (1, 2, …): new for every attempt, replays included. */
+  nextRun(requestId: string): Promise<number>;
+  runCount(requestId: string): Promise<number>;
+  markCancelled(requestId: string): Promise<void>;
+  isCancelled(requestId: string): Promise<boolean>;
+  /** Makes a delayed entry due now (a cancelled one is then ended promptly). */
+  promote(requestId: string): Promise<void>;
+  /** Puts a finished entry back in the queue with fresh attempts; false when it is not finished. */
+  requeue(requestId: string): Promise<boolean>;
+}
+
+/** The cluster side of a run (a worker process has one; it watches the cluster). */
+export interface BuildCluster {
+  start(build: QueuedBuild, run: number): Promise<StartResult>;
+  /** Resolves undefined when `signal` aborts first. */
+  outcome(job: StartedJob, signal: AbortSignal): Promise<RunOutcome | undefined>;
+  deleteJob(jobName: string): Promise<void>;
+  /** Deletes a finished run's Job; never throws (what is left is the sweep's). */
+  cleanup(jobName: string): Promise<void>;
+  /** Request ids of this deployment's unfinished Jobs, from the watch cache. */
+  unfinishedRequests(): string[];
+}
+
+/** Deletes a request's Jobs through the API (cancel; one-shot commands have no watch). */
+export type DeleteRequestJobs = (requestId: string) => Promise<string[]>;

@@ -1,0 +1,200 @@
+import type { Redis } from 'ioredis';
+
+/** How long kjl's per-target and per-request records outlive their last write (beyond any entry). */
+export const RECORD_TTL_MS = 8 * 24 * 3600 * 1000;
+
+const RECORD_LATEST = `
+local prev = redis.call('HGET', KEYS[1], 'latest') or ''
+local at = tonumber(redis.call('HGET', KEYS[1], 'latestAt') or '-1')
+if tonumber(ARGV[2]) >= at then
+  redis.call('HSET', KEYS[1], 'latest', ARGV[1], 'latestAt', ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return prev`;
+
+const COMPARE_AND_SET = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if (current == false and ARGV[2] == '') or current == ARGV[2] then
+  if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+return 0`;
+
+// KEYS: slots (zset: request id -> lease expiry), queue meta (the fleet's limit)
+// ARGV: now, lease ms, fallback limit, self, unfinished request ids...
+const RESERVE = `
+local now = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+local self = ARGV[4]
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], self) then
+  redis.call('ZADD', KEYS[1], now + lease, self)
+  return 1
+end
+local limit = tonumber(redis.call('HGET', KEYS[2], 'concurrency') or ARGV[3])
+local count = redis.call('ZCARD', KEYS[1])
+local running = false
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  if id == self then
+    running = true
+  elseif not redis.call('ZSCORE', KEYS[1], id) then
+    count = count + 1
+  end
+end
+if not running and count + 1 > limit then return 0 end
+redis.call('ZADD', KEYS[1], now + lease, self)
+return 1`;
+
+interface RecordCommands {
+  kjlRecordLatest(key: string, requestId: string, at: string, ttl: string): Promise<string>;
+  kjlCompareAndSet(key: string, field: string, expected: string, next: string, ttl: string): Promise<number>;
+  kjlReserve(slots: string, meta: string, ...args: string[]): Promise<number>;
+}
+
+export interface TargetRecord {
+  holder?: string;
+  latest?: string;
+  failedAt?: number;
+}
+
+/**
+ * kjl's own records in Redis, next to the BullMQ queue, each a small key that expires
+ * `RECORD_TTL_MS` after its last write:
+ * - per target (`thirdPartyId/parserId`): the newest request (by send time), the request holding
+ *   the target (never two Jobs for one target), the time of the last failure (backoff);
+ * - per request: how many runs it has had (event ids stay unique across replays), whether it was
+ *   cancelled;
+ * - the slot reservations under the fleet's limit: a sorted set of request ids by lease expiry.
+ */
+export class RedisRecords {
+  private readonly base: string;
+  private readonly commands: RecordCommands;
+  private readonly ttl = String(RECORD_TTL_MS);
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    queueName: string,
+    /** the BullMQ queue's meta key, where the global concurrency (the fleet's limit) is kept */
+    private readonly metaKey: string,
+  ) {
+    this.base = `${prefix}:${queueName}:kjl`;
+    redis.defineCommand('kjlRecordLatest', { numberOfKeys: 1, lua: RECORD_LATEST });
+    redis.defineCommand('kjlCompareAndSet', { numberOfKeys: 1, lua: COMPARE_AND_SET });
+    redis.defineCommand('kjlReserve', { numberOfKeys: 2, lua: RESERVE });
+    this.commands = redis as unknown as RecordCommands;
+  }
+
+  private targetKey(target: string): string {
+    return `${this.base}:target:${target}`;
+  }
+
+  private get slotsKey(): string {
+    return `${this.base}:slots`;
+  }
+
+  /** Records `requestId` as the target's newest unless a later-sent one is; returns the previous newest. */
+  async recordLatest(target: string, requestId: string, sentAt: number): Promise<string | undefined> {
+    const previous = await this.commands.kjlRecordLatest(
+      this.targetKey(target),
+      requestId,
+      String(sentAt),
+      this.ttl,
+    );
+    return previous || undefined;
+  }
+
+  async target(target: string): Promise<TargetRecord> {
+    const fields = await this.redis.hgetall(this.targetKey(target));
+    return {
+      ...(fields.holder ? { holder: fields.holder } : {}),
+      ...(fields.latest ? { latest: fields.latest } : {}),
+      ...(fields.failedAt ? { failedAt: Number(fields.failedAt) } : {}),
+    };
+  }
+
+  private compareAndSet(target: string, field: string, expected: string, next: string): Promise<number> {
+    return this.commands.kjlCompareAndSet(this.targetKey(target), field, expected, next, this.ttl);
+  }
+
+  async acquire(target: string, requestId: string, stale?: string): Promise<boolean> {
+    if (await this.compareAndSet(target, 'holder', '', requestId)) return true;
+    if (await this.compareAndSet(target, 'holder', requestId, requestId)) return true;
+    return stale !== undefined && (await this.compareAndSet(target, 'holder', stale, requestId)) === 1;
+  }
+
+  async release(target: string, requestId: string): Promise<void> {
+    await this.compareAndSet(target, 'holder', requestId, '');
+  }
+
+  async recordFailure(target: string, at: number): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(this.targetKey(target), 'failedAt', String(at))
+      .pexpire(this.targetKey(target), RECORD_TTL_MS)
+      .exec();
+  }
+
+  async clearFailure(target: string): Promise<void> {
+    await this.redis.hdel(this.targetKey(target), 'failedAt');
+  }
+
+  async nextRun(requestId: string): Promise<number> {
+    const key = `${this.base}:run:${requestId}`;
+    const results = await this.redis.multi().incr(key).pexpire(key, RECORD_TTL_MS).exec();
+    return Number(results?.[0]?.[1]);
+  }
+
+  async runCount(requestId: string): Promise<number> {
+    return Number((await this.redis.get(`${this.base}:run:${requestId}`)) ?? 0);
+  }
+
+  async markCancelled(requestId: string): Promise<void> {
+    await this.redis.set(`${this.base}:cancelled:${requestId}`, '1', 'PX', RECORD_TTL_MS);
+  }
+
+  async isCancelled(requestId: string): Promise<boolean> {
+    return (await this.redis.exists(`${this.base}:cancelled:${requestId}`)) === 1;
+  }
+
+  async clearCancelled(requestId: string): Promise<void> {
+    await this.redis.del(`${this.base}:cancelled:${requestId}`);
+  }
+
+  async reserve(
+    requestId: string,
+    unfinished: readonly string[],
+    leaseMs: number,
+    fallbackLimit: number,
+  ): Promise<boolean> {
+    const ids = [...new Set(unfinished)].filter(Boolean);
+    const granted = await this.commands.kjlReserve(
+      this.slotsKey,
+      this.metaKey,
+      String(Date.now()),
+      String(leaseMs),
+      String(fallbackLimit),
+      requestId,
+      ...ids,
+    );
+    return granted === 1;
+  }
+
+  /** Extends the leases of reservations that still exist (a released one is not brought back). */
+  async renew(requestIds: readonly string[], leaseMs: number): Promise<void> {
+    if (requestIds.length === 0) return;
+    const until = Date.now() + leaseMs;
+    await this.redis.zadd(this.slotsKey, 'XX', ...requestIds.flatMap((id) => [until, id]));
+  }
+
+  async releaseSlot(requestId: string): Promise<void> {
+    await this.redis.zrem(this.slotsKey, requestId);
+  }
+
+  /** Held, unexpired reservations. */
+  async reserved(): Promise<number> {
+    return this.redis.zcount(this.slotsKey, Date.now(), '+inf');
+  }
+}
