@@ -1,17 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
 import { jobNameFor } from '../../src/k8s/job-name.js';
-import { spawnKjl, type KjlProcess } from '../support/cli.js';
 import { createSetup, ofType, useStack, type Setup } from '../support/stack.js';
 
 const stack = useStack();
-let children: KjlProcess[] = [];
-
-afterEach(async () => {
-  stack.infra.cluster.faults.clear();
-  await Promise.all(children.map((child) => child.stop('SIGKILL')));
-  children = [];
-});
 
 const requests = (prefix: string, parser: string, count: number) =>
   Array.from({ length: count }, (_, i) => ({
@@ -20,14 +12,7 @@ const requests = (prefix: string, parser: string, count: number) =>
     contentHash: `${i.toString(16).padStart(4, '0')}f00dbabe`,
   }));
 
-/** A `kjl start` process on the setup's queues. */
-function startProcess(setup: Setup, role: string): KjlProcess {
-  const child = spawnKjl(['start', '--role', role, '--http-port', '0'], {
-    env: { ...setup.env, KJL_LOG_LEVEL: 'info' },
-  });
-  children.push(child);
-  return child;
-}
+const startProcess = (setup: Setup, role: string) => stack.spawn(setup, { KJL_ROLE: role });
 
 function expectEachOnce(setup: Setup, builds: object[]) {
   for (const build of builds) {
@@ -49,15 +34,14 @@ describe('crash recovery', () => {
       KJL_WORKER_LOCK_SECONDS: '2',
     });
     const builds = [...requests('crash', 'hold', 10), ...requests('crash', 'long', 10)];
-    const worker = startProcess(setup, 'all');
-    await worker.waitFor(/kjl started/);
+    const worker = await startProcess(setup, 'all');
     await setup.publish(builds);
     await setup.waitForEvents('20 builds started', (events) => ofType(events, 'started').length === 20);
     await worker.stop('SIGKILL');
     // the short builds finish while no worker runs; the long ones are still running at restart
     await new Promise((resolve) => setTimeout(resolve, 4000));
     expect(ofType(setup.events, 'succeeded')).toHaveLength(0);
-    startProcess(setup, 'all');
+    await startProcess(setup, 'all');
     await setup.waitForEvents(
       'every build reported',
       (events) => ofType(events, 'succeeded').length >= 20,
@@ -95,8 +79,7 @@ describe('replicas', () => {
   it('never runs more Jobs than the limit with three worker processes on one Redis', async () => {
     const setup = await createSetup(stack.infra, { KJL_MAX_CONCURRENT_JOBS: '4' });
     await resetStats();
-    const workers = [0, 1, 2].map(() => startProcess(setup, 'worker'));
-    await Promise.all(workers.map((worker) => worker.waitFor(/kjl started/)));
+    await Promise.all([0, 1, 2].map(() => startProcess(setup, 'worker')));
     await stack.launch({ ...setup, config: { ...setup.config, role: 'intake' } });
     const builds = requests('replicas', 'hold', 12);
     await setup.publish(builds);

@@ -15,6 +15,8 @@ import type { KubeObject } from '../../src/dev/sim-cluster/store.js';
 import { buildRequestMessage, sendMessages } from '../../src/intake/publisher.js';
 import { createSqsClient } from '../../src/intake/sqs-client.js';
 import { createLogger } from '../../src/logger.js';
+import type { EventRecorder } from './event-recorder.js';
+import { spawnKjl, type KjlProcess } from './cli.js';
 import { waitFor } from './wait.js';
 
 /** What the simulated builds do, by parser id prefix. */
@@ -130,10 +132,21 @@ export interface Setup {
   ): Promise<ReceivedEvent[]>;
 }
 
-export async function createSetup(infra: BaseInfra, env: Record<string, string> = {}): Promise<Setup> {
+export interface SetupOptions {
+  /** build events go to this HTTP recorder instead of an SQS queue */
+  sink?: EventRecorder;
+  /** share the namespace of another setup (two launchers in one namespace) */
+  namespace?: string;
+}
+
+export async function createSetup(
+  infra: BaseInfra,
+  env: Record<string, string> = {},
+  options: SetupOptions = {},
+): Promise<Setup> {
   const id = randomUUID().slice(0, 8);
-  const namespace = `t-${id}`;
-  await infra.createNamespace(namespace);
+  const namespace = options.namespace ?? `t-${id}`;
+  if (!options.namespace) await infra.createNamespace(namespace);
   const queueUrl = infra.sqs.server.createQueue(`${id}-builds`).queueUrl;
   const dlqUrl = infra.sqs.server.createQueue(`${id}-builds-dlq`).queueUrl;
   const eventsUrl = infra.sqs.server.createQueue(`${id}-events`).queueUrl;
@@ -142,7 +155,7 @@ export async function createSetup(infra: BaseInfra, env: Record<string, string> 
     KJL_SQS_DLQ_URL: dlqUrl,
     KJL_SQS_ENDPOINT: infra.sqs.endpoint,
     KJL_SQS_WAIT_SECONDS: '1',
-    KJL_EVENTS_SINK: eventsUrl,
+    KJL_EVENTS_SINK: options.sink?.url ?? eventsUrl,
     KJL_REDIS_URL: infra.redis.url,
     KJL_QUEUE_NAME: `q${id}`,
     KJL_NAMESPACE: namespace,
@@ -151,8 +164,9 @@ export async function createSetup(infra: BaseInfra, env: Record<string, string> 
     KJL_LOG_LEVEL: 'silent',
     ...env,
   };
-  const events: ReceivedEvent[] = [];
+  const events: ReceivedEvent[] = options.sink?.events ?? [];
   const drain = async () => {
+    if (options.sink) return;
     for (;;) {
       const out = await infra.client.send(
         new ReceiveMessageCommand({ QueueUrl: eventsUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
@@ -211,11 +225,16 @@ export const ofType = (events: ReceivedEvent[], phase: string, requestId?: strin
 export function useStack(options: { rules?: KubeletRule[] } = {}) {
   let infra: Infra | undefined;
   const running: Runtime[] = [];
+  const children: KjlProcess[] = [];
   beforeAll(async () => {
     infra = await startInfra(options);
   });
   afterEach(async () => {
-    await Promise.all(running.splice(0).map((runtime) => runtime.stop()));
+    infra?.cluster.faults.clear();
+    await Promise.all([
+      ...running.splice(0).map((runtime) => runtime.stop()),
+      ...children.splice(0).map((child) => child.stop('SIGKILL')),
+    ]);
   });
   afterAll(async () => {
     await infra?.stop();
@@ -228,6 +247,15 @@ export function useStack(options: { rules?: KubeletRule[] } = {}) {
       const runtime = await startLauncher(setup);
       running.push(runtime);
       return runtime;
+    },
+    /** A `kjl start` process on the setup's queues (killed after the test); resolves once it started. */
+    async spawn(setup: Setup, env: Record<string, string> = {}): Promise<KjlProcess> {
+      const child = spawnKjl(['start', '--http-port', '0'], {
+        env: { ...setup.env, KJL_LOG_LEVEL: 'info', ...env },
+      });
+      children.push(child);
+      await child.waitFor(/kjl started/);
+      return child;
     },
   };
 }
