@@ -25,12 +25,17 @@ export function statusOf(error: unknown): number | undefined {
   return error instanceof ApiException ? error.code : undefined;
 }
 
-/** The metav1.Status reason of a failed call (NotFound, AlreadyExists, …), if the body had one. */
-export function reasonOf(error: unknown): string | undefined {
+/** A field of the metav1.Status body of a failed call, if the body had one. */
+function statusField(error: unknown, field: 'reason' | 'message'): string | undefined {
   if (!(error instanceof ApiException)) return undefined;
   const body: unknown = typeof error.body === 'string' ? safeJson(error.body) : error.body;
-  const reason = (body as { reason?: unknown } | undefined)?.reason;
-  return typeof reason === 'string' ? reason : undefined;
+  const value = (body as Record<string, unknown> | undefined)?.[field];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** The metav1.Status reason of a failed call (NotFound, AlreadyExists, …), if the body had one. */
+export function reasonOf(error: unknown): string | undefined {
+  return statusField(error, 'reason');
 }
 
 function safeJson(text: string): unknown {
@@ -81,7 +86,7 @@ export async function callApi<T>(
         const status = statusOf(error);
         const reason = reasonOf(error);
         throw new KubeApiError(
-          `${what} failed${status ? ` (${status}${reason ? ` ${reason}` : ''})` : ''}: ${(error as Error).message}`,
+          `${what} failed${status ? ` (${status}${reason ? ` ${reason}` : ''})` : ''}: ${statusField(error, 'message') ?? (error as Error).message}`,
           {
             cause: error,
             context: { ...context, attempts: attempt },

@@ -22,6 +22,8 @@ export interface EventRecorder {
   set(behaviour: RecorderBehaviour): void;
   /** resolves when a delivery of `type` arrives (answered or not) */
   nextAttempt(type: string): Promise<void>;
+  /** calls `listener` with every delivery as it arrives, and the URL path it was sent to */
+  onAttempt(listener: (event: ReceivedEvent, path: string) => void): void;
   stop(): Promise<void>;
 }
 
@@ -41,9 +43,11 @@ export async function startEventRecorder(initial: RecorderBehaviour = {}): Promi
   const attempts: Record<string, number> = {};
   const waiters: { type: string; resolve: () => void }[] = [];
   const held = new Set<NodeJS.Timeout>();
+  const listeners: ((event: ReceivedEvent, path: string) => void)[] = [];
   const server: Server = createServer(async (request, response) => {
     const event = JSON.parse(await body(request)) as ReceivedEvent;
     attempts[event.type] = (attempts[event.type] ?? 0) + 1;
+    for (const listener of listeners) listener(event, request.url ?? '/');
     for (const waiter of [...waiters]) {
       if (waiter.type !== event.type) continue;
       waiters.splice(waiters.indexOf(waiter), 1);
@@ -69,6 +73,9 @@ export async function startEventRecorder(initial: RecorderBehaviour = {}): Promi
     attempts,
     set(next) {
       behaviour = next;
+    },
+    onAttempt(listener) {
+      listeners.push(listener);
     },
     nextAttempt(type) {
       return new Promise((resolve) => waiters.push({ type, resolve }));

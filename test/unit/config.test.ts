@@ -55,4 +55,38 @@ describe('loadConfig', () => {
     const names = SETTINGS.map((setting) => setting.env);
     expect(new Set(names).size).toBe(names.length);
   });
+
+  it('reports a bad events sink and the rules of a service together with every other violation', () => {
+    let error: unknown;
+    try {
+      loadConfig({ KJL_EVENTS_SINK: 'build-events', KJL_MAX_CONCURRENT_JOBS: '0' }, {}, 'service');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues.map((issue) => issue.variable).sort()).toEqual([
+      'KJL_EVENTS_SINK',
+      'KJL_MAX_CONCURRENT_JOBS',
+      'KJL_SQS_QUEUE_URL',
+    ]);
+  });
+
+  it('needs no SQS queue for a one-shot command or a worker', () => {
+    expect(() => loadConfig({})).not.toThrow();
+    expect(() => loadConfig({ KJL_ROLE: 'worker' }, {}, 'service')).not.toThrow();
+  });
+
+  it("derives the deployment's instance from the queue unless it is given", () => {
+    expect(loadConfig({}).k8s.instance).toBe('kjl-builds');
+    expect(loadConfig({ KJL_QUEUE_NAME: 'images' }).k8s.instance).toBe('kjl-images');
+    expect(loadConfig({ KJL_INSTANCE: 'team-a' }).k8s.instance).toBe('team-a');
+  });
+
+  it('parses the events sink once, at load', () => {
+    expect(loadConfig({}).events.sink).toEqual({ kind: 'none' });
+    expect(loadConfig({ KJL_EVENTS_SINK: 'https://hooks.example.com/kjl' }).events.sink).toEqual({
+      kind: 'http',
+      url: 'https://hooks.example.com/kjl',
+    });
+  });
 });

@@ -3,7 +3,8 @@ import type { V1Container, V1Job } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requestIdOf, type BuildRequest } from '../../src/build-request.js';
 import { PermanentBuildError } from '../../src/errors.js';
-import { DNS1123_LABEL, jobNameFor } from '../../src/k8s/job-name.js';
+import { thrown } from '../support/thrown.js';
+import { contentTag, DNS1123_LABEL, jobNameFor } from '../../src/k8s/job-name.js';
 import {
   buildJob,
   imageOf,
@@ -13,7 +14,6 @@ import {
   type JobSpecOptions,
 } from '../../src/k8s/job-spec.js';
 import { instanceSelector, LABEL_VALUE } from '../../src/k8s/labels.js';
-import { contentTag } from '../../src/k8s/job-name.js';
 import { loadTemplateCatalog, parseTemplate, type TemplateCatalog } from '../../src/k8s/template-catalog.js';
 
 const TEMPLATES = fileURLToPath(new URL('../../templates', import.meta.url));
@@ -255,6 +255,60 @@ describe('buildJob with the kaniko template', () => {
     expect(() =>
       buildJob({ ...REQUEST, env: { KJL_REQUEST_ID: 'other' } }, catalog.get('kaniko'), OPTIONS),
     ).toThrow(PermanentBuildError);
+  });
+
+  it.each(['AWS_ACCESS_KEY_ID', 'https_proxy', 'NO_PROXY', 'DOCKER_CONFIG'])(
+    'refuses the reserved env name %s unless the template allows it',
+    (name) => {
+      const error = thrown(PermanentBuildError, () =>
+        buildJob({ ...REQUEST, env: { [name]: 'x' } }, catalog.get('kaniko'), OPTIONS),
+      );
+      expect(error.code).toBe('KJL_ENV_NOT_ALLOWED');
+      expect(error.message).toContain(name);
+      expect(error.message).toContain('kjl.dev/allowed-env');
+    },
+  );
+
+  it('takes reserved names, and any name next to envFrom, that the kjl.dev/allowed-env directive lists', () => {
+    const text = (directive: string) => `apiVersion: batch/v1
+kind: Job
+metadata:
+  annotations:
+${directive}
+spec:
+  template:
+    spec:
+      containers:
+        - name: main
+          image: busybox
+          envFrom:
+            - secretRef: { name: build-secrets }
+`;
+    const open = parseTemplate(
+      'open',
+      'open.yaml',
+      text(`    kjl.dev/allowed-env: 'AWS_REGION, HTTP_*, GOFLAGS'`),
+    );
+    const job = buildJob(
+      {
+        ...REQUEST,
+        env: { AWS_REGION: 'eu-west-1', HTTP_PROXY: 'http://proxy:3128', GOFLAGS: '-mod=vendor' },
+      },
+      open,
+      OPTIONS,
+    );
+    expect(job.spec?.template.spec?.containers[0]?.env?.map((entry) => entry.name)).toEqual([
+      'AWS_REGION',
+      'HTTP_PROXY',
+      'GOFLAGS',
+    ]);
+    expect(job.metadata?.annotations).not.toHaveProperty('kjl.dev/allowed-env');
+    // next to envFrom, any name the directive does not list could override a secret's value
+    const error = thrown(PermanentBuildError, () =>
+      buildJob({ ...REQUEST, env: { LANG: 'C' } }, open, OPTIONS),
+    );
+    expect(error.code).toBe('KJL_ENV_NOT_ALLOWED');
+    expect(error.message).toContain('envFrom');
   });
 
   it("overrides the main container's cpu and memory requests and limits", () => {

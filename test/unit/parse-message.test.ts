@@ -157,6 +157,36 @@ describe('parseMessage: bad input is rejected with a code and the field', () => 
       'data.resources.cpu',
     ],
     ['an oversized event id', structured({ id: 'i'.repeat(300) }), 'KJL_OVERSIZED', 'id'],
+    [
+      'an id of one dot',
+      structured({}, { ...request, parserId: '.' }),
+      'KJL_INVALID_REQUEST',
+      'data.parserId',
+    ],
+    [
+      'an id of two dots',
+      structured({}, { ...request, thirdPartyId: '..' }),
+      'KJL_INVALID_REQUEST',
+      'data.thirdPartyId',
+    ],
+    [
+      'a C1 control character',
+      structured({}, { ...request, env: { A: 'a\u0085b' } }),
+      'KJL_UNSAFE_VALUE',
+      'data.env.A',
+    ],
+    [
+      'a percent-encoded .. in the build context',
+      structured({}, { ...request, buildContext: 's3://bucket/ctx/%2e%2e/other/context.tar.gz' }),
+      'KJL_INVALID_REQUEST',
+      'data.buildContext',
+    ],
+    [
+      'a twice-encoded .. in the build context',
+      structured({}, { ...request, buildContext: 's3://bucket/ctx/%252e%252e/context.tar.gz' }),
+      'KJL_INVALID_REQUEST',
+      'data.buildContext',
+    ],
   ])('%s', (_name, message, code, field) => {
     const error = failure(message as IncomingMessage);
     expect(error.code).toBe(code);
