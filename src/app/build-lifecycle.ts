@@ -117,7 +117,10 @@ export class BuildLifecycle {
       return this.delay(entry, now + this.options.pollMs, 'concurrent job limit reached');
     }
 
-    const run = current ?? { number: await store.nextRun(requestId), queueAttempt: entry.attemptsMade };
+    const run = current ?? {
+      number: await store.claimRun(requestId, entry.attemptsMade),
+      queueAttempt: entry.attemptsMade,
+    };
     if (!current) await entry.save({ ...entry.build, run });
     const started = await cluster.start(entry.build, run.number);
     if (started.status !== 'started') return this.conclude(entry, run.number, started, maxAttempts, log);

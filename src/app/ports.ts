@@ -134,8 +134,11 @@ export interface BuildStore {
   reserve(requestId: string, unfinished: readonly string[]): Promise<boolean>;
   releaseSlot(requestId: string): Promise<void>;
 
-  /** The next run number of a request (1, 2, …): new for every attempt, replays included. */
-  nextRun(requestId: string): Promise<number>;
+  /**
+   * The run number of a request's queue attempt (1, 2, … across retries and replays): the same for
+   * every worker that claims the same attempt, a new one for a new attempt.
+   */
+  claimRun(requestId: string, queueAttempt: number): Promise<number>;
   runCount(requestId: string): Promise<number>;
   markCancelled(requestId: string): Promise<void>;
   isCancelled(requestId: string): Promise<boolean>;

@@ -241,6 +241,7 @@ export class BuildQueue implements BuildStore {
   private async requeueJob(job: Job<QueuedBuild>, state: 'completed' | 'failed'): Promise<void> {
     const { run: _run, outcome: _outcome, ...data } = job.data;
     await job.updateData(data);
+    await this.records.clearClaims(job.data.requestId);
     await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
   }
 
@@ -396,8 +397,8 @@ export class BuildQueue implements BuildStore {
     await this.call('release slot', () => this.records.releaseSlot(requestId), requestId);
   }
 
-  nextRun(requestId: string): Promise<number> {
-    return this.call('next run', () => this.records.nextRun(requestId), requestId);
+  claimRun(requestId: string, queueAttempt: number): Promise<number> {
+    return this.call('claim run', () => this.records.claimRun(requestId, queueAttempt), requestId);
   }
 
   runCount(requestId: string): Promise<number> {

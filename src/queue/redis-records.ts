@@ -21,6 +21,16 @@ if (current == false and ARGV[2] == '') or current == ARGV[2] then
 end
 return 0`;
 
+// KEYS: the request's run counter, its claims (queue attempt -> run); ARGV: queue attempt, ttl
+const CLAIM_RUN = `
+local claimed = redis.call('HGET', KEYS[2], ARGV[1])
+if claimed then return tonumber(claimed) end
+local run = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[2], ARGV[1], run)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return run`;
+
 // KEYS: slots (zset: request id -> lease expiry), queue meta (the fleet's limit)
 // ARGV: now, lease ms, fallback limit, self, unfinished request ids...
 const RESERVE = `
@@ -51,6 +61,7 @@ interface RecordCommands {
   kjlRecordLatest(key: string, requestId: string, at: string, ttl: string): Promise<string>;
   kjlCompareAndSet(key: string, field: string, expected: string, next: string, ttl: string): Promise<number>;
   kjlReserve(slots: string, meta: string, ...args: string[]): Promise<number>;
+  kjlClaimRun(counter: string, claims: string, queueAttempt: string, ttl: string): Promise<number>;
 }
 
 export interface TargetRecord {
@@ -84,6 +95,7 @@ export class RedisRecords {
     redis.defineCommand('kjlRecordLatest', { numberOfKeys: 1, lua: RECORD_LATEST });
     redis.defineCommand('kjlCompareAndSet', { numberOfKeys: 1, lua: COMPARE_AND_SET });
     redis.defineCommand('kjlReserve', { numberOfKeys: 2, lua: RESERVE });
+    redis.defineCommand('kjlClaimRun', { numberOfKeys: 2, lua: CLAIM_RUN });
     this.commands = redis as unknown as RecordCommands;
   }
 
@@ -141,10 +153,23 @@ export class RedisRecords {
     await this.redis.hdel(this.targetKey(target), 'failedAt');
   }
 
-  async nextRun(requestId: string): Promise<number> {
-    const key = `${this.base}:run:${requestId}`;
-    const results = await this.redis.multi().incr(key).pexpire(key, RECORD_TTL_MS).exec();
-    return Number(results?.[0]?.[1]);
+  /**
+   * The run number of a request's queue attempt: a new one (1, 2, … across retries and replays) the
+   * first time the attempt claims one, the same one for every later claim of that attempt, whichever
+   * worker makes it (a worker that took over a stalled entry, another that raced it).
+   */
+  async claimRun(requestId: string, queueAttempt: number): Promise<number> {
+    return this.commands.kjlClaimRun(
+      `${this.base}:run:${requestId}`,
+      `${this.base}:claims:${requestId}`,
+      String(queueAttempt),
+      this.ttl,
+    );
+  }
+
+  /** Forgets a request's claims: its queue attempts start again from 0 (a replay). */
+  async clearClaims(requestId: string): Promise<void> {
+    await this.redis.del(`${this.base}:claims:${requestId}`);
   }
 
   async runCount(requestId: string): Promise<number> {
