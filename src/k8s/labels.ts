@@ -70,7 +70,7 @@ export function requestSelector(prefix: string, requestId: string): string {
   return `${MANAGED_BY_SELECTOR},${labelKeys(prefix).requestId}=${labelValue(requestId)}`;
 }
 
-/** A valid label value (k8s-api.md §4). */
+/** A valid label value (apimachinery `validation.IsValidLabelValue`). */
 export const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const MAX_LABEL_VALUE = 63;
 

@@ -109,7 +109,7 @@ afterEach(() => {
   cluster.faults.clear();
 });
 
-describe('§1 REST paths and verbs', () => {
+describe('REST paths and verbs', () => {
   it('creates a Job (201) with defaults, generated selector and labels, and reads it back', async () => {
     const name = uniqueName('create');
     const created = await batch.createNamespacedJob({ namespace: 'default', body: jobManifest(name) });
@@ -246,7 +246,7 @@ describe('§1 REST paths and verbs', () => {
   });
 });
 
-describe('§1 delete propagation', () => {
+describe('delete propagation', () => {
   /** A Job whose pod keeps running, and that pod once it runs. */
   async function runningJob(prefix: string): Promise<{ name: string; uid: string; pod: V1Pod }> {
     const name = uniqueName(prefix);
@@ -366,7 +366,7 @@ describe('§1 delete propagation', () => {
   });
 });
 
-describe('§2 lists', () => {
+describe('lists', () => {
   const labelSelector = 'page=yes';
 
   beforeAll(async () => {
@@ -450,7 +450,7 @@ describe('§2 lists', () => {
   });
 });
 
-describe('§2 watch', () => {
+describe('watch', () => {
   it('starts with synthetic ADDED events when no resourceVersion is given, then streams changes', async () => {
     const name = uniqueName('watched');
     await batch.createNamespacedJob({
@@ -589,7 +589,7 @@ describe('§2 watch', () => {
   );
 });
 
-describe('§3 error bodies', () => {
+describe('error bodies', () => {
   it('404 NotFound for jobs (with group) and pods (without)', async () => {
     const job = await failure(batch.readNamespacedJob({ namespace: 'default', name: 'pi' }));
     expect(job.code).toBe(404);
@@ -632,7 +632,7 @@ describe('§3 error bodies', () => {
     });
   });
 
-  it('422 Invalid with causes (§4 validation through the API)', async () => {
+  it('422 Invalid with causes (validation through the API)', async () => {
     const name = 'x'.repeat(64);
     const invalid = await failure(
       batch.createNamespacedJob({ namespace: 'default', body: jobManifest(name) }),
@@ -669,7 +669,7 @@ describe('§3 error bodies', () => {
   });
 });
 
-describe('§7 pod logs', () => {
+describe('pod logs', () => {
   let pod: string;
 
   beforeAll(async () => {
@@ -727,7 +727,7 @@ describe('§7 pod logs', () => {
     );
   });
 
-  it('answers §7 errors: unknown container 400, previous without a previous run 400, missing pod 404', async () => {
+  it('answers log errors: unknown container 400, previous without a previous run 400, missing pod 404', async () => {
     const unknown = await failure(
       core.readNamespacedPodLog({ namespace: 'default', name: pod, container: 'nope' }),
     );
@@ -745,7 +745,7 @@ describe('§7 pod logs', () => {
   });
 });
 
-describe('§8 events', () => {
+describe('events', () => {
   it('lists a Job’s events with the involvedObject field selector', async () => {
     const name = uniqueName('evented');
     const job = await batch.createNamespacedJob({ namespace: 'default', body: jobManifest(name) });

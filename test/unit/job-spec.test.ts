@@ -16,7 +16,7 @@ import { LABEL_VALUE, MANAGED_BY_SELECTOR } from '../../src/k8s/labels.js';
 import { loadTemplateCatalog, parseTemplate, type TemplateCatalog } from '../../src/k8s/template-catalog.js';
 
 const TEMPLATES = fileURLToPath(new URL('../../templates', import.meta.url));
-/** Label keys: optional DNS-subdomain prefix + `/` + name (k8s-api.md §4). */
+/** Label keys: optional DNS-subdomain prefix + `/` + name. */
 const LABEL_KEY =
   /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
 

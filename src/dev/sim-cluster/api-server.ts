@@ -102,7 +102,7 @@ function answerFault(req: IncomingMessage, res: ServerResponse, fault: FaultKind
       req.socket.destroy();
       return true;
     case '429':
-      // the max-in-flight filter's answer: plain text, not a Status (k8s-api.md §3)
+      // the max-in-flight filter's answer: plain text, not a Status
       sendText(res, 429, 'Too many requests, please try again later.\n', { 'retry-after': '1' });
       return true;
     case '500':
@@ -229,7 +229,7 @@ export class ApiServer {
           return sendJson(res, 200, tableBody);
         }
         const type = RESOURCES[target.resource];
-        // list items carry no kind/apiVersion (k8s-api.md §2)
+        // list items carry no kind/apiVersion
         const items = page.items.map(({ kind: _kind, apiVersion: _apiVersion, ...item }) => item);
         return sendJson(res, 200, {
           kind: `${type.kind}List`,

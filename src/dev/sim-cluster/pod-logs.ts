@@ -6,7 +6,7 @@ import type { ObjectStore } from './store.js';
 
 type LogLine = { time: string; text: string };
 
-/** The `/log` query parameters (k8s-api.md §7). */
+/** The `/log` query parameters (core/v1 `PodLogOptions`). */
 interface LogQuery {
   container: string | undefined;
   follow: boolean;

@@ -32,7 +32,7 @@ export interface Reply {
   headers?: Record<string, string>;
 }
 
-/** The warning kube-apiserver adds when a Job is deleted without a propagation policy (k8s-api.md §1). */
+/** The warning kube-apiserver adds when a Job is deleted without a propagation policy (`pkg/registry/batch/job/storage`). */
 export const ORPHAN_WARNING =
   '299 - "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning"';
 

@@ -44,7 +44,7 @@ export class StatusError extends Error {
   }
 }
 
-/** How a resource is named in messages: `jobs.batch` for Jobs, `pods` for Pods (k8s-api.md §3). */
+/** How a resource is named in messages: `jobs.batch` for Jobs, `pods` for Pods (`GroupResource.String()`). */
 export interface ResourceName {
   /** plural resource, e.g. `jobs` */
   resource: string;

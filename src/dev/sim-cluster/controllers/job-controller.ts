@@ -311,7 +311,7 @@ export class JobController {
     return result;
   }
 
-  /** podFailurePolicy FailJob, then backoffLimit, then activeDeadlineSeconds (k8s-api.md §5). */
+  /** podFailurePolicy FailJob, then backoffLimit, then activeDeadlineSeconds, in `syncJob`'s order. */
   private failureOf(job: Job, pods: Pod[], failed: number, now: number): typeof SUCCESS | undefined {
     if (job.spec.podFailurePolicy) {
       for (const pod of pods.filter((p) => isPodFailed(p, job))) {

@@ -43,7 +43,7 @@ function evictionMessage(container: string): string {
 
 /**
  * The kubelet of the simulated node: runs the pods bound to it as the first matching KubeletRule
- * says, and reports their status (k8s-api.md §6).
+ * says, and reports their status as the kubelet's `generateAPIPodStatus` shapes it.
  *
  * Multi-container pods: the rule acts on one container (`container`, default the first); every
  * other container is a sidecar that runs until that one ends for good and then exits 0 with it, so
