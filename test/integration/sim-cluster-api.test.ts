@@ -1,5 +1,4 @@
 import {
-  ApiException,
   BatchV1Api,
   CoreV1Api,
   KubeConfig,
@@ -12,6 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimCluster, type SimCluster } from '../../src/dev/sim-cluster/index.js';
+import { failure } from '../support/api-failure.js';
 import { waitFor } from '../support/wait.js';
 
 let cluster: SimCluster;
@@ -40,26 +40,6 @@ function jobManifest(
       },
     },
   };
-}
-
-/** The metav1.Status (or text) a failed client-node call carried, with its HTTP code and headers. */
-async function failure(
-  call: Promise<unknown>,
-): Promise<{ code: number; body: Record<string, unknown>; text: string; headers: Record<string, string> }> {
-  try {
-    await call;
-  } catch (error) {
-    if (!(error instanceof ApiException)) throw error;
-    const text = String(error.body);
-    let body: Record<string, unknown> = {};
-    try {
-      body = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      // plain-text bodies (429) stay in `text`
-    }
-    return { code: error.code, body, text, headers: error.headers };
-  }
-  throw new Error('expected the call to fail');
 }
 
 interface Event {

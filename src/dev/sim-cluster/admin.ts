@@ -36,7 +36,7 @@ function validated<T>(apply: () => T): T {
 /**
  * The simulator's own endpoints (never subject to faults):
  * `GET/PUT /sim/faults` (FaultSettings), `GET/PUT /sim/rules` (KubeletRule[]),
- * `GET /sim/stats` (SimStats), `POST /sim/reset-stats` (204).
+ * `GET /sim/stats` (SimStats), `GET /sim/access` (AccessRecord[]), `POST /sim/reset-stats` (204).
  */
 export function serveAdmin(
   res: ServerResponse,
@@ -64,6 +64,8 @@ export function serveAdmin(
     }
     case 'GET /sim/stats':
       return sendJson(res, 200, recorder.stats());
+    case 'GET /sim/access':
+      return sendJson(res, 200, recorder.access.list());
     case 'POST /sim/reset-stats':
       recorder.reset();
       res.writeHead(204).end();

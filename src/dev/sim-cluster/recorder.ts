@@ -1,3 +1,4 @@
+import { AccessLog } from './access-log.js';
 import type { FaultController, InjectedFault, Verb } from './faults.js';
 import type { KubeObject, ObjectStore, StoreChange } from './store.js';
 
@@ -27,8 +28,12 @@ const increment = <K extends string>(counts: Partial<Record<K, number>>, key: K)
   counts[key] = (counts[key] ?? 0) + 1;
 };
 
-/** Observes the store, the API server and the fault controller and keeps counters for tests. */
+/**
+ * Observes the store, the API server and the fault controller and keeps counters for tests, and
+ * the authorizer's decisions (`access`).
+ */
 export class Recorder {
+  readonly access = new AccessLog();
   private readonly active = new Set<string>();
   private jobsCreated: Record<string, number> = {};
   private maxActive = 0;
@@ -60,8 +65,9 @@ export class Recorder {
     });
   }
 
-  /** Zeroes the counters; the maximum restarts from the Jobs active now. */
+  /** Zeroes the counters and forgets the access records; the maximum restarts from the Jobs active now. */
   reset(): void {
+    this.access.reset();
     this.jobsCreated = {};
     this.maxActive = this.active.size;
     this.requests = {};

@@ -1,10 +1,12 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { SimClock } from './clock.js';
 import { deletionComplete, requestDeletion, type DeleteOptions, type PropagationPolicy } from './deletion.js';
 import { parseJsonObject } from './http-io.js';
 import { paginate, type ListPage } from './list-pages.js';
+import { generateName } from './names.js';
 import { applyPatch, patchTypeOf } from './patch.js';
+import { prepareRbacObject } from './rbac-validation.js';
 import type { ObjectFilter } from './selectors.js';
 import { StatusError, conflict, notFound } from './status.js';
 import { RESOURCES, type KubeObject, type ObjectStore, type ResourceKey } from './store.js';
@@ -48,14 +50,6 @@ const SERVER_METADATA = [
   'deletionGracePeriodSeconds',
   'generation',
 ];
-
-/** The name suffix alphabet of `names.SimpleNameGenerator` (no vowels, no look-alikes). */
-const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
-
-function generateName(prefix: string): string {
-  const suffix = [...randomBytes(5)].map((b) => NAME_ALPHABET[b % NAME_ALPHABET.length]).join('');
-  return prefix.slice(0, 58) + suffix;
-}
 
 function badRequest(message: string): StatusError {
   return new StatusError(400, 'BadRequest', message);
@@ -198,8 +192,12 @@ export class ResourceHandlers {
     }
   }
 
+  /** Defaults and validation of a new object (the registry strategies' PrepareForCreate and Validate). */
   private prepareForCreate(resource: ResourceKey, input: KubeObject, name: string, uid: string): KubeObject {
     if (resource === 'jobs') return prepareJobForCreate(input, name, uid);
+    if (resource === 'roles' || resource === 'rolebindings') {
+      return prepareRbacObject(resource, { ...input, metadata: { ...input.metadata, name } });
+    }
     const obj = structuredClone(input);
     const type = RESOURCES[resource];
     const nameProblems = resource === 'namespaces' ? dnsLabelProblems : subdomainProblems;
@@ -228,7 +226,7 @@ export class ResourceHandlers {
       if (HAS_STATUS.has(target.resource)) next.status = current.status;
       next.metadata.deletionTimestamp = current.metadata.deletionTimestamp;
       next.metadata.deletionGracePeriodSeconds = current.metadata.deletionGracePeriodSeconds;
-      if (target.resource === 'jobs') next = prepareJobForUpdate(current, next);
+      next = prepareForUpdate(target.resource, current, next);
     }
     for (const obj of [current, next]) {
       delete obj.kind;
@@ -247,6 +245,19 @@ export class ResourceHandlers {
       return this.store.remove(target.resource, target.namespace, target.name!);
     }
     return this.store.update(target.resource, next);
+  }
+}
+
+/** Defaults and validation of an update (the registry strategies' PrepareForUpdate and ValidateUpdate). */
+function prepareForUpdate(resource: ResourceKey, current: KubeObject, next: KubeObject): KubeObject {
+  switch (resource) {
+    case 'jobs':
+      return prepareJobForUpdate(current, next);
+    case 'roles':
+    case 'rolebindings':
+      return prepareRbacObject(resource, next, current);
+    default:
+      return next;
   }
 }
 

@@ -20,17 +20,17 @@ function show(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-const invalidValue = (field: string, value: unknown, detail: string): FieldError => ({
+export const invalidValue = (field: string, value: unknown, detail: string): FieldError => ({
   reason: 'FieldValueInvalid',
   field,
   message: `Invalid value: ${show(value)}: ${detail}`,
 });
-const required = (field: string, detail = ''): FieldError => ({
+export const required = (field: string, detail = ''): FieldError => ({
   reason: 'FieldValueRequired',
   field,
   message: detail ? `Required value: ${detail}` : 'Required value',
 });
-const notSupported = (field: string, value: unknown, supported: string[]): FieldError => ({
+export const notSupported = (field: string, value: unknown, supported: string[]): FieldError => ({
   reason: 'FieldValueNotSupported',
   field,
   message: `Unsupported value: ${show(value)}: supported values: ${supported.map(show).join(', ')}`,
