@@ -57,6 +57,21 @@ const CORE_RESOURCES: ApiResource[] = [
   },
   { name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] },
   { name: 'pods/status', singularName: '', namespaced: true, kind: 'Pod', verbs: STATUS_VERBS },
+  {
+    name: 'resourcequotas',
+    singularName: 'resourcequota',
+    namespaced: true,
+    kind: 'ResourceQuota',
+    verbs: READ_WRITE,
+    shortNames: ['quota'],
+  },
+  {
+    name: 'resourcequotas/status',
+    singularName: '',
+    namespaced: true,
+    kind: 'ResourceQuota',
+    verbs: STATUS_VERBS,
+  },
 ];
 
 const BATCH_RESOURCES: ApiResource[] = [
@@ -105,6 +120,7 @@ const OPENAPI_GROUPS: Record<string, { group: string; paths: Record<string, stri
       '/api/v1/namespaces/{namespace}/pods/{name}': 'Pod',
       '/api/v1/namespaces/{namespace}/events/{name}': 'Event',
       '/api/v1/namespaces/{name}': 'Namespace',
+      '/api/v1/namespaces/{namespace}/resourcequotas/{name}': 'ResourceQuota',
     },
   },
   'apis/batch/v1': { group: 'batch', paths: { '/apis/batch/v1/namespaces/{namespace}/jobs/{name}': 'Job' } },

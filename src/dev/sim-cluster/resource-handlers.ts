@@ -6,6 +6,7 @@ import { parseJsonObject } from './http-io.js';
 import { paginate, type ListPage } from './list-pages.js';
 import { generateName } from './names.js';
 import { applyPatch, patchTypeOf } from './patch.js';
+import { admitCreate, validateQuota } from './quota.js';
 import { prepareRbacObject } from './rbac-validation.js';
 import type { ObjectFilter } from './selectors.js';
 import { StatusError, conflict, notFound } from './status.js';
@@ -39,7 +40,7 @@ export const ORPHAN_WARNING =
   '299 - "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning"';
 
 /** Resources whose main endpoint ignores `status` (it is written through `/status`). */
-const HAS_STATUS = new Set<ResourceKey>(['jobs', 'pods', 'namespaces']);
+const HAS_STATUS = new Set<ResourceKey>(['jobs', 'pods', 'namespaces', 'resourcequotas']);
 
 /** Metadata the server owns: whatever a client sends there is dropped on create. */
 const SERVER_METADATA = [
@@ -101,6 +102,7 @@ export class ResourceHandlers {
     const prepared = this.prepareForCreate(target.resource, input, name, uid);
     prepared.metadata.name = name;
     prepared.metadata.uid = uid;
+    admitCreate(this.store, target.resource, prepared, this.clock.now());
     return this.store.create(target.resource, prepared);
   }
 
@@ -204,6 +206,10 @@ export class ResourceHandlers {
     const errors = validateObjectMeta({ ...obj, metadata: { ...obj.metadata, name } }, nameProblems);
     if (errors.length) throw invalid({ group: type.group, kind: type.kind }, name, errors);
     if (resource === 'pods') obj.status = { phase: 'Pending' };
+    if (resource === 'resourcequotas') {
+      validateQuota(obj);
+      obj.status = {};
+    }
     if (resource === 'namespaces') {
       obj.metadata.labels = { ...obj.metadata.labels, 'kubernetes.io/metadata.name': name };
       obj.spec = { finalizers: ['kubernetes'] };
@@ -256,6 +262,9 @@ function prepareForUpdate(resource: ResourceKey, current: KubeObject, next: Kube
     case 'roles':
     case 'rolebindings':
       return prepareRbacObject(resource, next, current);
+    case 'resourcequotas':
+      validateQuota(next);
+      return next;
     default:
       return next;
   }

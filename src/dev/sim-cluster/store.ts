@@ -37,8 +37,8 @@ export interface KubeObject {
 }
 
 /**
- * A resource the store holds: `jobs` (group batch), `pods`, `events`, `namespaces` (core group ''),
- * `roles` and `rolebindings` (group rbac.authorization.k8s.io).
+ * A resource the store holds: `jobs` (group batch), `pods`, `events`, `namespaces`, `resourcequotas`
+ * (core group ''), `roles` and `rolebindings` (group rbac.authorization.k8s.io).
  */
 export interface ResourceType extends ResourceName {
   kind: string;
@@ -51,6 +51,13 @@ export const RESOURCES = {
   pods: { resource: 'pods', group: '', kind: 'Pod', apiVersion: 'v1', namespaced: true },
   events: { resource: 'events', group: '', kind: 'Event', apiVersion: 'v1', namespaced: true },
   namespaces: { resource: 'namespaces', group: '', kind: 'Namespace', apiVersion: 'v1', namespaced: false },
+  resourcequotas: {
+    resource: 'resourcequotas',
+    group: '',
+    kind: 'ResourceQuota',
+    apiVersion: 'v1',
+    namespaced: true,
+  },
   roles: {
     resource: 'roles',
     group: 'rbac.authorization.k8s.io',

@@ -272,6 +272,46 @@ const NAMESPACE_PRINTER: Printer = {
   ],
 };
 
+interface QuotaView {
+  status?: { hard?: Record<string, string>; used?: Record<string, string> };
+}
+
+/** REQUEST and LIMIT: `name: used/hard` for each limited resource, `limits.*` in LIMIT (printResourceQuota). */
+function quotaColumns({ status = {} }: QuotaView): [string, string] {
+  const request: string[] = [];
+  const limit: string[] = [];
+  for (const name of Object.keys(status.hard ?? {}).sort()) {
+    const column = name.startsWith('limits.') ? limit : request;
+    column.push(`${name}: ${status.used?.[name] ?? '0'}/${status.hard![name]}`);
+  }
+  return [request.join(', '), limit.join(', ')];
+}
+
+const QUOTA_PRINTER: Printer = {
+  columns: [
+    NAME,
+    AGE,
+    {
+      name: 'Request',
+      type: 'string',
+      description: 'Request represents a minimum amount of cpu/memory that a container may consume.',
+      priority: 0,
+    },
+    {
+      name: 'Limit',
+      type: 'string',
+      description:
+        'Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.',
+      priority: 0,
+    },
+  ],
+  cells: (obj, now) => [
+    obj.metadata.name!,
+    since(obj.metadata.creationTimestamp, now),
+    ...quotaColumns(obj as KubeObject & QuotaView),
+  ],
+};
+
 const ROLE_PRINTER: Printer = {
   columns: [
     NAME,
@@ -336,6 +376,7 @@ const PRINTERS: Record<ResourceKey, Printer> = {
   pods: POD_PRINTER,
   events: EVENT_PRINTER,
   namespaces: NAMESPACE_PRINTER,
+  resourcequotas: QUOTA_PRINTER,
   roles: ROLE_PRINTER,
   rolebindings: ROLE_BINDING_PRINTER,
 };

@@ -8,6 +8,7 @@ import { JobController } from './job-controller.js';
 import { Kubelet } from './kubelet.js';
 import type { KubeletRule } from './kubelet-rules.js';
 import { PodLogs, type PodLogSource } from './pod-logs.js';
+import { QuotaController } from './quota-controller.js';
 import { Scheduler, type Capacity } from './scheduler.js';
 import { TtlController } from './ttl-controller.js';
 
@@ -42,8 +43,8 @@ export interface Controllers {
 }
 
 /**
- * Starts the Job, TTL-after-finished and garbage-collection controllers, the scheduler and the
- * kubelet. They react to the store's `change` events and write through the store, as the real ones
+ * Starts the Job, TTL-after-finished, garbage-collection and resource quota controllers, the
+ * scheduler and the kubelet. They react to the store's `change` events and write through the store, as the real ones
  * do through the API server.
  */
 export function startControllers(options: ControllersOptions): Controllers {
@@ -58,6 +59,7 @@ export function startControllers(options: ControllersOptions): Controllers {
     new JobController({ store, clock, recorder, logger }),
     new TtlController(store, clock, logger),
     new GarbageCollector(store, clock, logger),
+    new QuotaController(store, clock, logger),
     scheduler,
     new Kubelet(store, clock, logs, currentRules, logger),
   ];

@@ -1,6 +1,8 @@
 import type { Logger } from '../../../logger.js';
 import type { SimClock } from '../clock.js';
 import { removeFinalizer, requestDeletion } from '../deletion.js';
+import { generateName } from '../names.js';
+import { admitCreate } from '../quota.js';
 import type { ObjectStore, StoreChange } from '../store.js';
 import type { EventRecorder } from './event-recorder.js';
 import { nextBackoffRecord, remainingBackoff, type BackoffRecord } from './job-backoff.js';
@@ -232,6 +234,7 @@ export class JobController {
 
     let active = pods.filter(isActive);
     let terminating = pods.filter(isTerminating).length;
+    let createFailure: unknown;
     if (target?.type === 'FailureTarget') {
       terminating += this.deletePods(job, active);
       active = [];
@@ -241,6 +244,7 @@ export class JobController {
         const managed = this.manage(job, active, { succeeded, completedIndexes, terminating, record, now });
         active = managed.active;
         terminating += managed.deleted;
+        createFailure = managed.failure;
       }
       const complete =
         spec.completions === undefined || spec.completions === null
@@ -277,6 +281,8 @@ export class JobController {
 
     // the terminal condition waits for the pods of a finishing Job to be gone (delayed terminal condition, 1.31+)
     if (target && terminating === 0) this.finish(job, next, target);
+    // a pod that could not be created (quota) is neither a failure nor a condition: the sync is retried with back-off
+    if (createFailure) throw createFailure;
   }
 
   /**
@@ -339,7 +345,7 @@ export class JobController {
       record: BackoffRecord;
       now: number;
     },
-  ): { active: Pod[]; deleted: number } {
+  ): { active: Pod[]; deleted: number; failure?: unknown } {
     const spec = job.spec;
     if (spec.suspend) return { active: [], deleted: this.deletePods(job, active) };
     const parallelism = spec.parallelism ?? 1;
@@ -367,7 +373,16 @@ export class JobController {
       spec.completionMode === 'Indexed'
         ? this.pendingIndexes(completions ?? 0, state.completedIndexes, active, missing)
         : Array.from({ length: missing }, () => undefined);
-    return { active: [...active, ...indexes.flatMap((index) => this.createPod(job, index))], deleted: 0 };
+    const created: Pod[] = [];
+    for (const index of indexes) {
+      try {
+        created.push(this.createPod(job, index));
+      } catch (failure) {
+        // the rest are skipped until the retry
+        return { active: [...active, ...created], deleted: 0, failure };
+      }
+    }
+    return { active: [...active, ...created], deleted: 0 };
   }
 
   /** The lowest indexes neither completed nor held by an active pod. */
@@ -383,14 +398,22 @@ export class JobController {
     return indexes;
   }
 
-  private createPod(job: Job, index: number | undefined): Pod[] {
+  /**
+   * Creates a pod as the controller does through the API server, ResourceQuota admission included
+   * (its generated name is chosen first, so a refusal names it); a failure is a `FailedCreate`
+   * Event on the Job and is thrown.
+   */
+  private createPod(job: Job, index: number | undefined): Pod {
+    const pod = podForJob(job, index);
+    pod.metadata.name = generateName(pod.metadata.generateName!);
     try {
-      const pod = this.store.create('pods', podForJob(job, index)) as Pod;
-      this.recorder.record(job, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata.name}`);
-      return [pod];
+      admitCreate(this.store, 'pods', pod, this.clock.now());
+      const created = this.store.create('pods', pod) as Pod;
+      this.recorder.record(job, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`);
+      return created;
     } catch (err) {
       this.recorder.record(job, 'Warning', 'FailedCreate', `Error creating: ${(err as Error).message}`);
-      return [];
+      throw err;
     }
   }
 
