@@ -1,6 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import { ZodError } from 'zod';
-import { kubeletRulesSchema, type Controllers, type KubeletRule } from './controllers/index.js';
+import {
+  kubeletRulesSchema,
+  type ClusterSettingsInput,
+  type Controllers,
+  type KubeletRule,
+} from './controllers/index.js';
 import type { FaultController, FaultSettingsInput } from './faults.js';
 import { parseJsonObject, sendJson } from './http-io.js';
 import type { Recorder } from './recorder.js';
@@ -36,6 +41,7 @@ function validated<T>(apply: () => T): T {
 /**
  * The simulator's own endpoints (never subject to faults):
  * `GET/PUT /sim/faults` (FaultSettings), `GET/PUT /sim/rules` (KubeletRule[]),
+ * `GET/PUT /sim/settings` (ClusterSettings),
  * `GET /sim/stats` (SimStats), `GET /sim/access` (AccessRecord[]), `POST /sim/reset-stats` (204).
  */
 export function serveAdmin(
@@ -62,6 +68,14 @@ export function serveAdmin(
       controllers.setRules(rules);
       return sendJson(res, 200, controllers.rules());
     }
+    case 'GET /sim/settings':
+      return sendJson(res, 200, controllers.settings());
+    case 'PUT /sim/settings':
+      return sendJson(
+        res,
+        200,
+        validated(() => controllers.setSettings(parseJsonObject<ClusterSettingsInput>(body))),
+      );
     case 'GET /sim/stats':
       return sendJson(res, 200, recorder.stats());
     case 'GET /sim/access':

@@ -3,7 +3,13 @@ import type { AccessRecord } from './access-log.js';
 import { ApiServer } from './api-server.js';
 import { Authenticator, type AuthOptions } from './authentication.js';
 import { SimClock } from './clock.js';
-import { startControllers, type Capacity, type Controllers, type KubeletRule } from './controllers/index.js';
+import {
+  startControllers,
+  type Capacity,
+  type ClusterSettingsInput,
+  type Controllers,
+  type KubeletRule,
+} from './controllers/index.js';
 import { FaultController } from './faults.js';
 import { buildKubeconfig, writeKubeconfig } from './kubeconfig.js';
 import { Recorder, type SimStats } from './recorder.js';
@@ -11,6 +17,7 @@ import { ObjectStore } from './store.js';
 
 export type { AccessRecord } from './access-log.js';
 export type { AuthOptions, TokenIdentity } from './authentication.js';
+export type { ClusterSettings, ClusterSettingsInput } from './controllers/index.js';
 export type { FaultSettings, FaultSettingsInput } from './faults.js';
 export type { RuleRef } from './rbac.js';
 export type { SimStats } from './recorder.js';
@@ -33,6 +40,8 @@ export interface SimClusterOptions {
   /** initial kubelet rules (what simulated containers do) */
   rules?: KubeletRule[];
   capacity?: Capacity;
+  /** release-dependent behaviour: Job condition order, pod GC (also `PUT /sim/settings`) */
+  settings?: ClusterSettingsInput;
   /** when set, the kubeconfig is written there */
   kubeconfigPath?: string;
   /** how many changes the watch history keeps (default 1000); tiny values make watches expire */
@@ -89,6 +98,7 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     clock,
     ...(options.rules ? { rules: options.rules } : {}),
     ...(options.capacity ? { capacity: options.capacity } : {}),
+    ...(options.settings ? { settings: options.settings } : {}),
     ...(logger ? { logger } : {}),
   });
   const faults = new FaultController();
