@@ -42,7 +42,8 @@ function validated<T>(apply: () => T): T {
  * The simulator's own endpoints (never subject to faults):
  * `GET/PUT /sim/faults` (FaultSettings), `GET/PUT /sim/rules` (KubeletRule[]),
  * `GET/PUT /sim/settings` (ClusterSettings),
- * `GET /sim/stats` (SimStats), `GET /sim/access` (AccessRecord[]), `POST /sim/reset-stats` (204).
+ * `GET /sim/stats` (SimStats), `GET /sim/jobs` (JobLifetime[]), `GET /sim/access` (AccessRecord[]),
+ * `POST /sim/reset-stats` (204).
  */
 export function serveAdmin(
   res: ServerResponse,
@@ -78,6 +79,8 @@ export function serveAdmin(
       );
     case 'GET /sim/stats':
       return sendJson(res, 200, recorder.stats());
+    case 'GET /sim/jobs':
+      return sendJson(res, 200, recorder.jobLifetimes());
     case 'GET /sim/access':
       return sendJson(res, 200, recorder.access.list());
     case 'POST /sim/reset-stats':

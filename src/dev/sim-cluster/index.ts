@@ -12,7 +12,7 @@ import {
 } from './controllers/index.js';
 import { FaultController } from './faults.js';
 import { buildKubeconfig, writeKubeconfig } from './kubeconfig.js';
-import { Recorder, type SimStats } from './recorder.js';
+import { Recorder, type JobLifetime, type SimStats } from './recorder.js';
 import { ObjectStore } from './store.js';
 
 export type { AccessRecord } from './access-log.js';
@@ -20,7 +20,7 @@ export type { AuthOptions, TokenIdentity } from './authentication.js';
 export type { ClusterSettings, ClusterSettingsInput } from './controllers/index.js';
 export type { FaultSettings, FaultSettingsInput } from './faults.js';
 export type { RuleRef } from './rbac.js';
-export type { SimStats } from './recorder.js';
+export type { JobLifetime, SimStats } from './recorder.js';
 
 /** `startSimCluster({ tls })`: PEM texts. */
 export interface TlsOptions {
@@ -67,6 +67,8 @@ export interface SimCluster {
   controllers: Controllers;
   faults: FaultController;
   stats(): SimStats;
+  /** every Job created (but those deleted before the last reset), with when it finished and went */
+  jobLifetimes(): JobLifetime[];
   /** what the authorizer allowed and denied, per user (empty while auth is off) */
   access(): AccessRecord[];
   stop(): Promise<void>;
@@ -102,7 +104,7 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     ...(logger ? { logger } : {}),
   });
   const faults = new FaultController();
-  const recorder = new Recorder(store, faults);
+  const recorder = new Recorder(store, clock, faults);
   const server = new ApiServer({
     store,
     clock,
@@ -140,6 +142,7 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     controllers,
     faults,
     stats: () => recorder.stats(),
+    jobLifetimes: () => recorder.jobLifetimes(),
     access: () => recorder.access.list(),
     async stop() {
       faults.stop();
