@@ -725,6 +725,73 @@ describe('pod logs', () => {
   });
 });
 
+describe('pod logs: long lines and byte limits', () => {
+  const LONG = 6 * 1024 * 1024;
+  let pod: string;
+
+  beforeAll(async () => {
+    cluster.controllers.setRules([
+      {
+        match: { labels: { 'job-name': 'long-log-*' } },
+        action: 'succeed',
+        seconds: 2,
+        logs: [
+          { after: 0, text: 'first' },
+          { after: 0.5, text: 'x', repeat: LONG },
+          { after: 1, text: 'é' },
+        ],
+      },
+    ]);
+    const name = uniqueName('long-log');
+    await batch.createNamespacedJob({ namespace: 'default', body: jobManifest(name) });
+    pod = await waitFor('the pod to finish', async () => {
+      const pods = await core.listNamespacedPod({ namespace: 'default', labelSelector: `job-name=${name}` });
+      const [found] = pods.items;
+      return found?.status?.phase === 'Succeeded' ? found.metadata!.name! : undefined;
+    });
+  });
+
+  afterAll(() => {
+    cluster.controllers.setRules([]);
+  });
+
+  /** The raw bytes of a log request. */
+  const logBytes = async (query: string) =>
+    Buffer.from(
+      await (await fetch(`${cluster.url}/api/v1/namespaces/default/pods/${pod}/log?${query}`)).arrayBuffer(),
+    );
+
+  it('serves a 6 MiB line made by a rule’s `repeat` whole', async () => {
+    const log = await core.readNamespacedPodLog({ namespace: 'default', name: pod });
+    const lines = log.split('\n');
+    expect(lines.map((line) => line.length)).toEqual([5, LONG, 1, 0]);
+    expect(lines[1]).toBe('x'.repeat(LONG));
+  });
+
+  it('takes the tail first, then limits the bytes from its start, cutting even mid-character', async () => {
+    expect(
+      await core.readNamespacedPodLog({ namespace: 'default', name: pod, tailLines: 2, limitBytes: 4 }),
+    ).toBe('xxxx');
+    const tail = await logBytes(`tailLines=2&limitBytes=${LONG + 2}`);
+    expect(tail.length).toBe(LONG + 2);
+    expect(tail.subarray(LONG - 1)).toEqual(Buffer.from('x\n\xc3', 'latin1'));
+    expect(await logBytes('tailLines=1&limitBytes=1')).toEqual(Buffer.from([0xc3]));
+    const stamped = (await logBytes('tailLines=1&timestamps=true&limitBytes=10')).toString();
+    expect(stamped).toMatch(/^\d{4}-\d\d-\d\d$/);
+  });
+
+  it('rejects a rule line over 64 MiB', async () => {
+    const put = await fetch(`${cluster.url}/sim/rules`, {
+      method: 'PUT',
+      body: JSON.stringify([{ action: 'succeed', logs: [{ text: 'xx', repeat: 32 * 1024 * 1024 + 1 }] }]),
+    });
+    expect(put.status).toBe(400);
+    expect(((await put.json()) as { message: string }).message).toBe(
+      '0.logs.0.repeat: a line may have at most 67108864 bytes',
+    );
+  });
+});
+
 describe('events', () => {
   it('lists a Job’s events with the involvedObject field selector', async () => {
     const name = uniqueName('evented');

@@ -192,7 +192,10 @@ export class Kubelet {
       if ((line.container ?? rt.target) !== c.name) continue;
       this.after(rt, (line.after ?? 0) * 1000, () => {
         if (c.current === run)
-          this.logs.append(run.id, { time: new Date(this.clock.now()).toISOString(), text: line.text });
+          this.logs.append(run.id, {
+            time: new Date(this.clock.now()).toISOString(),
+            text: line.text.repeat(line.repeat ?? 1),
+          });
       });
     }
     if (c.name !== rt.target) return;
