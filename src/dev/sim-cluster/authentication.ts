@@ -24,13 +24,13 @@ export const DEFAULT_ADMIN_TOKEN = 'kjl-sim-token';
 /** The group kube-apiserver lets do anything without asking the authorizer. */
 export const SUPERUSER_GROUP = 'system:masters';
 export const AUTHENTICATED_GROUP = 'system:authenticated';
-export const UNAUTHENTICATED_GROUP = 'system:unauthenticated';
+const UNAUTHENTICATED_GROUP = 'system:unauthenticated';
 
 const ADMIN: UserInfo = { name: 'kjl-sim-admin', groups: [SUPERUSER_GROUP, AUTHENTICATED_GROUP] };
 const ANONYMOUS: UserInfo = { name: 'system:anonymous', groups: [UNAUTHENTICATED_GROUP] };
 
 /** The 401 kube-apiserver answers a missing or unknown token with (no details). */
-export const UNAUTHORIZED = new StatusError(401, 'Unauthorized', 'Unauthorized');
+const UNAUTHORIZED = new StatusError(401, 'Unauthorized', 'Unauthorized');
 
 /** A service account's user name, as its tokens authenticate. */
 export function serviceAccountUser(namespace: string, name: string): string {

@@ -3,7 +3,7 @@ import { RESOURCES, type KubeObject, type ObjectStore, type ResourceKey } from '
 import { invalid, invalidValue, type FieldError } from './validation.js';
 
 /** What the simulator counts against a ResourceQuota's `spec.hard`; other names are kept but not counted. */
-export const COUNTED = ['count/jobs.batch', 'pods'] as const;
+const COUNTED = ['count/jobs.batch', 'pods'] as const;
 export type Counted = (typeof COUNTED)[number];
 
 /** The quota resource a new object of `resource` consumes one of. */

@@ -54,7 +54,7 @@ function exactName(fieldSelector: string | null): string | undefined {
 }
 
 /** Whether a `watch` query value asks for a watch. */
-export function isWatchValue(value: string | null): boolean {
+function isWatchValue(value: string | null): boolean {
   return value !== null && TRUE.has(value);
 }
 
