@@ -79,7 +79,7 @@ export function requestSelector(prefix: string, instance: string, requestId: str
   return `${instanceSelector(prefix, instance)},${labelKeys(prefix).requestId}=${labelValue(requestId)}`;
 }
 
-/** A valid label value: at most 63 characters, alphanumeric at both ends, `-`, `_`, `.` inside. */
+/** A valid label value (apimachinery `validation.IsValidLabelValue`). */
 export const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const MAX_LABEL_VALUE = 63;
 

@@ -1,5 +1,4 @@
 import {
-  ApiException,
   BatchV1Api,
   CoreV1Api,
   KubeConfig,
@@ -12,6 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimCluster, type SimCluster } from '../../src/dev/sim-cluster/index.js';
+import { failure } from '../support/api-failure.js';
 import { waitFor } from '../support/wait.js';
 
 let cluster: SimCluster;
@@ -40,26 +40,6 @@ function jobManifest(
       },
     },
   };
-}
-
-/** The metav1.Status (or text) a failed client-node call carried, with its HTTP code and headers. */
-async function failure(
-  call: Promise<unknown>,
-): Promise<{ code: number; body: Record<string, unknown>; text: string; headers: Record<string, string> }> {
-  try {
-    await call;
-  } catch (error) {
-    if (!(error instanceof ApiException)) throw error;
-    const text = String(error.body);
-    let body: Record<string, unknown> = {};
-    try {
-      body = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      // plain-text bodies (429) stay in `text`
-    }
-    return { code: error.code, body, text, headers: error.headers };
-  }
-  throw new Error('expected the call to fail');
 }
 
 interface Event {
@@ -109,7 +89,7 @@ afterEach(() => {
   cluster.faults.clear();
 });
 
-describe('§1 REST paths and verbs', () => {
+describe('REST paths and verbs', () => {
   it('creates a Job (201) with defaults, generated selector and labels, and reads it back', async () => {
     const name = uniqueName('create');
     const created = await batch.createNamespacedJob({ namespace: 'default', body: jobManifest(name) });
@@ -246,7 +226,7 @@ describe('§1 REST paths and verbs', () => {
   });
 });
 
-describe('§1 delete propagation', () => {
+describe('delete propagation', () => {
   /** A Job whose pod keeps running, and that pod once it runs. */
   async function runningJob(prefix: string): Promise<{ name: string; uid: string; pod: V1Pod }> {
     const name = uniqueName(prefix);
@@ -366,7 +346,7 @@ describe('§1 delete propagation', () => {
   });
 });
 
-describe('§2 lists', () => {
+describe('lists', () => {
   const labelSelector = 'page=yes';
 
   beforeAll(async () => {
@@ -450,7 +430,7 @@ describe('§2 lists', () => {
   });
 });
 
-describe('§2 watch', () => {
+describe('watch', () => {
   it('starts with synthetic ADDED events when no resourceVersion is given, then streams changes', async () => {
     const name = uniqueName('watched');
     await batch.createNamespacedJob({
@@ -589,7 +569,7 @@ describe('§2 watch', () => {
   );
 });
 
-describe('§3 error bodies', () => {
+describe('error bodies', () => {
   it('404 NotFound for jobs (with group) and pods (without)', async () => {
     const job = await failure(batch.readNamespacedJob({ namespace: 'default', name: 'pi' }));
     expect(job.code).toBe(404);
@@ -632,7 +612,7 @@ describe('§3 error bodies', () => {
     });
   });
 
-  it('422 Invalid with causes (§4 validation through the API)', async () => {
+  it('422 Invalid with causes (validation through the API)', async () => {
     const name = 'x'.repeat(64);
     const invalid = await failure(
       batch.createNamespacedJob({ namespace: 'default', body: jobManifest(name) }),
@@ -669,7 +649,7 @@ describe('§3 error bodies', () => {
   });
 });
 
-describe('§7 pod logs', () => {
+describe('pod logs', () => {
   let pod: string;
 
   beforeAll(async () => {
@@ -727,7 +707,7 @@ describe('§7 pod logs', () => {
     );
   });
 
-  it('answers §7 errors: unknown container 400, previous without a previous run 400, missing pod 404', async () => {
+  it('answers log errors: unknown container 400, previous without a previous run 400, missing pod 404', async () => {
     const unknown = await failure(
       core.readNamespacedPodLog({ namespace: 'default', name: pod, container: 'nope' }),
     );
@@ -745,7 +725,74 @@ describe('§7 pod logs', () => {
   });
 });
 
-describe('§8 events', () => {
+describe('pod logs: long lines and byte limits', () => {
+  const LONG = 6 * 1024 * 1024;
+  let pod: string;
+
+  beforeAll(async () => {
+    cluster.controllers.setRules([
+      {
+        match: { labels: { 'job-name': 'long-log-*' } },
+        action: 'succeed',
+        seconds: 2,
+        logs: [
+          { after: 0, text: 'first' },
+          { after: 0.5, text: 'x', repeat: LONG },
+          { after: 1, text: 'é' },
+        ],
+      },
+    ]);
+    const name = uniqueName('long-log');
+    await batch.createNamespacedJob({ namespace: 'default', body: jobManifest(name) });
+    pod = await waitFor('the pod to finish', async () => {
+      const pods = await core.listNamespacedPod({ namespace: 'default', labelSelector: `job-name=${name}` });
+      const [found] = pods.items;
+      return found?.status?.phase === 'Succeeded' ? found.metadata!.name! : undefined;
+    });
+  });
+
+  afterAll(() => {
+    cluster.controllers.setRules([]);
+  });
+
+  /** The raw bytes of a log request. */
+  const logBytes = async (query: string) =>
+    Buffer.from(
+      await (await fetch(`${cluster.url}/api/v1/namespaces/default/pods/${pod}/log?${query}`)).arrayBuffer(),
+    );
+
+  it('serves a 6 MiB line made by a rule’s `repeat` whole', async () => {
+    const log = await core.readNamespacedPodLog({ namespace: 'default', name: pod });
+    const lines = log.split('\n');
+    expect(lines.map((line) => line.length)).toEqual([5, LONG, 1, 0]);
+    expect(lines[1]).toBe('x'.repeat(LONG));
+  });
+
+  it('takes the tail first, then limits the bytes from its start, cutting even mid-character', async () => {
+    expect(
+      await core.readNamespacedPodLog({ namespace: 'default', name: pod, tailLines: 2, limitBytes: 4 }),
+    ).toBe('xxxx');
+    const tail = await logBytes(`tailLines=2&limitBytes=${LONG + 2}`);
+    expect(tail.length).toBe(LONG + 2);
+    expect(tail.subarray(LONG - 1)).toEqual(Buffer.from('x\n\xc3', 'latin1'));
+    expect(await logBytes('tailLines=1&limitBytes=1')).toEqual(Buffer.from([0xc3]));
+    const stamped = (await logBytes('tailLines=1&timestamps=true&limitBytes=10')).toString();
+    expect(stamped).toMatch(/^\d{4}-\d\d-\d\d$/);
+  });
+
+  it('rejects a rule line over 64 MiB', async () => {
+    const put = await fetch(`${cluster.url}/sim/rules`, {
+      method: 'PUT',
+      body: JSON.stringify([{ action: 'succeed', logs: [{ text: 'xx', repeat: 32 * 1024 * 1024 + 1 }] }]),
+    });
+    expect(put.status).toBe(400);
+    expect(((await put.json()) as { message: string }).message).toBe(
+      '0.logs.0.repeat: a line may have at most 67108864 bytes',
+    );
+  });
+});
+
+describe('events', () => {
   it('lists a Job’s events with the involvedObject field selector', async () => {
     const name = uniqueName('evented');
     const job = await batch.createNamespacedJob({ namespace: 'default', body: jobManifest(name) });

@@ -192,6 +192,34 @@ describe('kubectl against the simulated cluster', () => {
     });
   });
 
+  it('creates a ResourceQuota and shows its usage', async () => {
+    const file = join(dir, 'quota.yaml');
+    await writeFile(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Namespace',
+        'metadata: { name: quota-ns }',
+        '---',
+        'apiVersion: v1',
+        'kind: ResourceQuota',
+        'metadata: { name: builds, namespace: quota-ns }',
+        'spec: { hard: { pods: "5", count/jobs.batch: "2" } }',
+      ].join('\n'),
+    );
+    const created = await kubectl('create', '-f', file);
+    expect(created.stdout.trim().split('\n')).toEqual([
+      'namespace/quota-ns created',
+      'resourcequota/builds created',
+    ]);
+    const table = await waitFor('the quota status', async () => {
+      const quotas = rows((await kubectl('get', 'quota', '-n', 'quota-ns')).stdout);
+      return quotas[1]?.[2] ? quotas : undefined;
+    });
+    expect(table[0]).toEqual(['NAME', 'AGE', 'REQUEST', 'LIMIT']);
+    expect(table[1]).toEqual(['builds', expect.stringMatching(/^\d+s$/), 'count/jobs.batch: 0/2, pods: 0/5']);
+  });
+
   it('reports server errors the way kubectl does for a real cluster', async () => {
     const missing = await kubectl('get', 'job', 'nope');
     expect(missing.code).toBe(1);

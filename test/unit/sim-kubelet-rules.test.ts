@@ -339,7 +339,7 @@ describe('pod logs', () => {
     expect(after.finished).toBe(true);
   });
 
-  it('answers the k8s-api.md §7 errors', async () => {
+  it('answers the API server’s pod log errors', async () => {
     const pod = await podUnder(
       [{ action: 'pullError' }],
       (p) => !!p.status?.containerStatuses,

@@ -55,7 +55,7 @@ describe('prepareJobForCreate', () => {
     expect(job.metadata.labels).toEqual(spec.template.metadata.labels);
   });
 
-  it('rejects a name over 63 characters through the job-name label, exactly as §3 shows', () => {
+  it('rejects a name over 63 characters through the job-name label, as the API server reports it', () => {
     const name = 'a'.repeat(64);
     const body = statusOf(() => prepareJobForCreate(jobNamed(name), name, UID)).toBody();
     expect(body).toMatchObject({

@@ -1,6 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import { ZodError } from 'zod';
-import { kubeletRulesSchema, type Controllers, type KubeletRule } from './controllers/index.js';
+import {
+  kubeletRulesSchema,
+  type ClusterSettingsInput,
+  type Controllers,
+  type KubeletRule,
+} from './controllers/index.js';
 import type { FaultController, FaultSettingsInput } from './faults.js';
 import { parseJsonObject, sendJson } from './http-io.js';
 import type { Recorder } from './recorder.js';
@@ -36,7 +41,9 @@ function validated<T>(apply: () => T): T {
 /**
  * The simulator's own endpoints (never subject to faults):
  * `GET/PUT /sim/faults` (FaultSettings), `GET/PUT /sim/rules` (KubeletRule[]),
- * `GET /sim/stats` (SimStats), `POST /sim/reset-stats` (204).
+ * `GET/PUT /sim/settings` (ClusterSettings),
+ * `GET /sim/stats` (SimStats), `GET /sim/jobs` (JobLifetime[]), `GET /sim/access` (AccessRecord[]),
+ * `POST /sim/reset-stats` (204).
  */
 export function serveAdmin(
   res: ServerResponse,
@@ -62,8 +69,20 @@ export function serveAdmin(
       controllers.setRules(rules);
       return sendJson(res, 200, controllers.rules());
     }
+    case 'GET /sim/settings':
+      return sendJson(res, 200, controllers.settings());
+    case 'PUT /sim/settings':
+      return sendJson(
+        res,
+        200,
+        validated(() => controllers.setSettings(parseJsonObject<ClusterSettingsInput>(body))),
+      );
     case 'GET /sim/stats':
       return sendJson(res, 200, recorder.stats());
+    case 'GET /sim/jobs':
+      return sendJson(res, 200, recorder.jobLifetimes());
+    case 'GET /sim/access':
+      return sendJson(res, 200, recorder.access.list());
     case 'POST /sim/reset-stats':
       recorder.reset();
       res.writeHead(204).end();

@@ -1,15 +1,19 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logger.js';
 import { serveAdmin } from './admin.js';
+import type { Authenticator } from './authentication.js';
 import type { SimClock } from './clock.js';
 import type { Controllers } from './controllers/index.js';
 import { discoveryDocument } from './discovery.js';
 import type { FaultController, FaultKind, Verb } from './faults.js';
 import { readBody, sendJson, sendStatus, sendText } from './http-io.js';
 import { servePodLogs } from './pod-logs.js';
+import { authorize, forbiddenRequest } from './rbac.js';
 import type { Recorder } from './recorder.js';
+import { requestInfoOf, type RequestInfo, type ResourceRequestInfo } from './request-info.js';
 import { ResourceHandlers, type Target } from './resource-handlers.js';
 import { parseSelectors } from './selectors.js';
 import { StatusError } from './status.js';
@@ -26,6 +30,10 @@ export interface ApiServerOptions {
   logger?: Logger;
   /** how often watches with `allowWatchBookmarks=true` get a BOOKMARK (real servers: about a minute) */
   bookmarkIntervalMs?: number;
+  /** when set, requests must authenticate, and RBAC authorizes them */
+  authenticator?: Authenticator;
+  /** when set, the server speaks HTTPS with this key and certificate (PEM) */
+  tls?: { key: string; cert: string };
 }
 
 const NOT_FOUND = new StatusError(404, 'NotFound', 'the server could not find the requested resource');
@@ -35,59 +43,48 @@ const METHOD_NOT_ALLOWED = new StatusError(
   'the server does not allow this method on the requested resource',
 );
 
-/** `/api/v1/…` (core) and `/apis/batch/v1/…` resource paths. */
-const PATH =
-  /^\/(?:api\/v1|apis\/batch\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?(?:\/(status|log))?\/?$/;
-
-const NAMESPACES_PATH = /^\/api\/v1\/namespaces(?:\/([^/]+))?\/?$/;
-
-function parseTarget(pathname: string): Target | undefined {
-  const ns = NAMESPACES_PATH.exec(pathname);
-  if (ns)
-    return {
-      resource: 'namespaces',
-      namespace: undefined,
-      ...(ns[1] ? { name: decodeURIComponent(ns[1]) } : {}),
-    };
-  const match = PATH.exec(pathname);
-  if (!match) return undefined;
-  const [, namespace, resourceName, name, subresource] = match;
-  const resource = resourceName as ResourceKey;
+/** The object a resource request addresses, when the simulator serves it. */
+function parseTarget(info: RequestInfo): Target | undefined {
+  if (!info.isResourceRequest || info.apiVersion !== 'v1') return undefined;
+  const resource = info.resource as ResourceKey;
   const type = RESOURCES[resource] as (typeof RESOURCES)[ResourceKey] | undefined;
-  const group = pathname.startsWith('/apis/batch/') ? 'batch' : '';
-  if (!type || type.group !== group || !type.namespaced) return undefined;
-  // named objects and subresources live in a namespace; cluster-wide paths only list and watch
-  if (name && !namespace) return undefined;
+  if (!type || type.group !== info.apiGroup) return undefined;
+  const [, name, subresource, ...rest] = info.parts;
+  if (rest.length || (subresource && subresource !== 'status' && subresource !== 'log')) return undefined;
   if (subresource === 'log' && resource !== 'pods') return undefined;
+  if (!type.namespaced) {
+    // `namespaces/{name}` is the namespace itself (RequestInfo sets its namespace to the name)
+    if (subresource) return undefined;
+    return { resource, namespace: undefined, ...(name ? { name } : {}) };
+  }
+  // named objects and subresources live in a namespace; cluster-wide paths only list and watch
+  if (name && !info.namespace) return undefined;
   return {
     resource,
-    namespace: namespace ? decodeURIComponent(namespace) : undefined,
-    ...(name ? { name: decodeURIComponent(name) } : {}),
+    namespace: info.namespace || undefined,
+    ...(name ? { name } : {}),
     ...(subresource ? { subresource: subresource as Target['subresource'] } : {}),
   };
 }
 
-function isWatch(query: URLSearchParams): boolean {
-  const watch = query.get('watch');
-  return watch === 'true' || watch === '1';
-}
-
-/** The Kubernetes verb of a request (the authorizer's notion: list vs watch vs get). */
-function verbOf(method: string, target: Target, query: URLSearchParams): Verb {
-  switch (method) {
-    case 'GET':
-      if (target.name) return 'get';
-      return isWatch(query) ? 'watch' : 'list';
-    case 'POST':
+/** The verb the simulator serves for a RequestInfo verb; 405 for what it does not serve on the target. */
+function verbOf(info: ResourceRequestInfo, target: Target): Verb {
+  const verb = info.verb as Verb;
+  switch (info.verb) {
+    case 'get':
+    case 'list':
+    case 'watch':
+      return verb;
+    case 'create':
       if (target.name || (RESOURCES[target.resource].namespaced && !target.namespace))
         throw METHOD_NOT_ALLOWED;
-      return 'create';
-    case 'PUT':
-    case 'PATCH':
-    case 'DELETE':
+      return verb;
+    case 'update':
+    case 'patch':
+    case 'delete':
       if (!target.name || target.subresource === 'log') throw METHOD_NOT_ALLOWED;
-      if (method === 'DELETE' && target.subresource) throw METHOD_NOT_ALLOWED;
-      return method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch' : 'delete';
+      if (info.verb === 'delete' && target.subresource) throw METHOD_NOT_ALLOWED;
+      return verb;
     default:
       throw METHOD_NOT_ALLOWED;
   }
@@ -102,7 +99,7 @@ function answerFault(req: IncomingMessage, res: ServerResponse, fault: FaultKind
       req.socket.destroy();
       return true;
     case '429':
-      // the max-in-flight filter's answer: plain text, not a Status (k8s-api.md §3)
+      // the max-in-flight filter's answer: plain text, not a Status
       sendText(res, 429, 'Too many requests, please try again later.\n', { 'retry-after': '1' });
       return true;
     case '500':
@@ -134,9 +131,10 @@ export class ApiServer {
 
   constructor(private readonly options: ApiServerOptions) {
     this.handlers = new ResourceHandlers(options.store, options.clock);
-    this.server = createServer((req, res) => {
+    const listener = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((error: unknown) => this.fail(res, error));
-    });
+    };
+    this.server = options.tls ? createTlsServer(options.tls, listener) : createServer(listener);
   }
 
   /** Starts listening; resolves to the base URL. */
@@ -148,7 +146,7 @@ export class ApiServer {
     const address = this.server.address() as AddressInfo;
     const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.address = `${hostPart}:${address.port}`;
-    return `http://${this.address}`;
+    return `${this.options.tls ? 'https' : 'http'}://${this.address}`;
   }
 
   /** Stops listening and cuts every open connection (watches and follows included). */
@@ -179,19 +177,34 @@ export class ApiServer {
       const { faults, controllers, recorder } = this.options;
       return serveAdmin(res, method, path, await readBody(req), { faults, controllers, recorder });
     }
+    const info = requestInfoOf(method, path, url.searchParams);
+    this.checkAccess(req, info);
     const document = method === 'GET' ? discoveryDocument(path.replace(/\/$/, ''), this.address) : undefined;
     if (document) return sendJson(res, 200, document);
     if (['/healthz', '/livez', '/readyz'].includes(path)) return sendText(res, 200, 'ok');
 
-    const target = parseTarget(path);
+    const target = info.isResourceRequest ? parseTarget(info) : undefined;
     if (!target) throw NOT_FOUND;
-    const verb = verbOf(method, target, url.searchParams);
+    const verb = verbOf(info as ResourceRequestInfo, target);
     this.options.recorder.request(verb);
     const latency = this.options.faults.latencyMs();
     if (latency > 0) await sleep(latency);
     if (answerFault(req, res, this.options.faults.decide(verb))) return;
     const body = ['POST', 'PUT', 'PATCH', 'DELETE'].includes(method) ? await readBody(req) : '';
     this.serve(req, res, verb, target, url.searchParams, body);
+  }
+
+  /**
+   * With auth on, kube-apiserver's filters in their order: authentication (401), then
+   * authorization (403). The authorizer's decisions on resource requests are recorded per user.
+   */
+  private checkAccess(req: IncomingMessage, info: RequestInfo): void {
+    const { authenticator, store, recorder } = this.options;
+    if (!authenticator) return;
+    const user = authenticator.authenticate(req.headers.authorization);
+    const decision = authorize(store, user, info);
+    if (info.isResourceRequest) recorder.access.record(user.name, info, decision);
+    if (!decision.allowed) throw forbiddenRequest(user, info, decision.reason);
   }
 
   private serve(
@@ -229,7 +242,7 @@ export class ApiServer {
           return sendJson(res, 200, tableBody);
         }
         const type = RESOURCES[target.resource];
-        // list items carry no kind/apiVersion (k8s-api.md §2)
+        // list items carry no kind/apiVersion
         const items = page.items.map(({ kind: _kind, apiVersion: _apiVersion, ...item }) => item);
         return sendJson(res, 200, {
           kind: `${type.kind}List`,
@@ -240,12 +253,17 @@ export class ApiServer {
       }
       case 'watch': {
         const timeout = Number(query.get('timeoutSeconds') ?? 0);
+        const selected = parseSelectors(target.resource, query).matches;
+        // `/watch/…/{name}` watches one object
+        const matches = target.name
+          ? (obj: KubeObject) => obj.metadata.name === target.name && selected(obj)
+          : selected;
         return serveWatch(
           res,
           {
             resource: target.resource,
             namespace: target.namespace,
-            matches: parseSelectors(target.resource, query).matches,
+            matches,
             resourceVersion: query.get('resourceVersion'),
             timeoutSeconds: timeout > 0 ? timeout : undefined,
             allowBookmarks: query.get('allowWatchBookmarks') === 'true',

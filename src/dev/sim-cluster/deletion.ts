@@ -144,7 +144,8 @@ function deletePod(store: ObjectStore, clock: SimClock, pod: KubeObject, request
 }
 
 /**
- * The DELETE verb with the garbage-collection semantics of k8s-api.md §1. The caller passes the
+ * The DELETE verb with the API server's garbage-collection semantics (propagation policies,
+ * finalizers, graceful pod deletion). The caller passes the
  * effective propagation policy (the API server applies the Orphan default of batch/v1 Jobs); without
  * one, dependents are deleted in the background. Throws 404, or 409 for a failed precondition.
  */

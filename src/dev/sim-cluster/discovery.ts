@@ -57,6 +57,21 @@ const CORE_RESOURCES: ApiResource[] = [
   },
   { name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] },
   { name: 'pods/status', singularName: '', namespaced: true, kind: 'Pod', verbs: STATUS_VERBS },
+  {
+    name: 'resourcequotas',
+    singularName: 'resourcequota',
+    namespaced: true,
+    kind: 'ResourceQuota',
+    verbs: READ_WRITE,
+    shortNames: ['quota'],
+  },
+  {
+    name: 'resourcequotas/status',
+    singularName: '',
+    namespaced: true,
+    kind: 'ResourceQuota',
+    verbs: STATUS_VERBS,
+  },
 ];
 
 const BATCH_RESOURCES: ApiResource[] = [
@@ -71,8 +86,27 @@ const BATCH_RESOURCES: ApiResource[] = [
   { name: 'jobs/status', singularName: '', namespaced: true, kind: 'Job', verbs: STATUS_VERBS },
 ];
 
-const BATCH_V1 = { groupVersion: 'batch/v1', version: 'v1' };
-const BATCH_GROUP = { name: 'batch', versions: [BATCH_V1], preferredVersion: BATCH_V1 };
+const RBAC_RESOURCES: ApiResource[] = [
+  {
+    name: 'rolebindings',
+    singularName: 'rolebinding',
+    namespaced: true,
+    kind: 'RoleBinding',
+    verbs: READ_WRITE,
+  },
+  { name: 'roles', singularName: 'role', namespaced: true, kind: 'Role', verbs: READ_WRITE },
+];
+
+/** The API groups besides the core one, each served at one version, v1. */
+const GROUPS: Record<string, ApiResource[]> = {
+  batch: BATCH_RESOURCES,
+  'rbac.authorization.k8s.io': RBAC_RESOURCES,
+};
+
+function apiGroup(name: string) {
+  const v1 = { groupVersion: `${name}/v1`, version: 'v1' };
+  return { name, versions: [v1], preferredVersion: v1 };
+}
 
 /**
  * OpenAPI v3, only as far as `kubectl create/apply` reads it: it looks for the PATCH operation of
@@ -86,9 +120,17 @@ const OPENAPI_GROUPS: Record<string, { group: string; paths: Record<string, stri
       '/api/v1/namespaces/{namespace}/pods/{name}': 'Pod',
       '/api/v1/namespaces/{namespace}/events/{name}': 'Event',
       '/api/v1/namespaces/{name}': 'Namespace',
+      '/api/v1/namespaces/{namespace}/resourcequotas/{name}': 'ResourceQuota',
     },
   },
   'apis/batch/v1': { group: 'batch', paths: { '/apis/batch/v1/namespaces/{namespace}/jobs/{name}': 'Job' } },
+  'apis/rbac.authorization.k8s.io/v1': {
+    group: 'rbac.authorization.k8s.io',
+    paths: {
+      '/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles/{name}': 'Role',
+      '/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings/{name}': 'RoleBinding',
+    },
+  },
 };
 
 function openApiDocument(groupVersion: string): object | undefined {
@@ -133,19 +175,21 @@ export function discoveryDocument(path: string, serverAddress: string): object |
     case '/api/v1':
       return { kind: 'APIResourceList', groupVersion: 'v1', resources: CORE_RESOURCES };
     case '/apis':
-      return { kind: 'APIGroupList', apiVersion: 'v1', groups: [BATCH_GROUP] };
-    case '/apis/batch':
-      return { kind: 'APIGroup', apiVersion: 'v1', ...BATCH_GROUP };
-    case '/apis/batch/v1':
-      return {
-        kind: 'APIResourceList',
-        apiVersion: 'v1',
-        groupVersion: 'batch/v1',
-        resources: BATCH_RESOURCES,
-      };
+      return { kind: 'APIGroupList', apiVersion: 'v1', groups: Object.keys(GROUPS).map(apiGroup) };
     case '/openapi/v3':
       return openApiRoot();
     default:
-      return path.startsWith('/openapi/v3/') ? openApiDocument(path.slice('/openapi/v3/'.length)) : undefined;
+      if (path.startsWith('/openapi/v3/')) return openApiDocument(path.slice('/openapi/v3/'.length));
+      return groupDocument(path);
   }
+}
+
+/** `/apis/{group}` and `/apis/{group}/v1`. */
+function groupDocument(path: string): object | undefined {
+  const [, prefix, name, version, ...rest] = path.split('/');
+  const resources = name === undefined ? undefined : GROUPS[name];
+  if (prefix !== 'apis' || !resources || rest.length) return undefined;
+  if (version === undefined) return { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup(name!) };
+  if (version !== 'v1') return undefined;
+  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${name}/v1`, resources };
 }

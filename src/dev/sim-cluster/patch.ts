@@ -5,7 +5,7 @@ import { StatusError } from './status.js';
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 
-/** The patch content types the API server accepts (k8s-api.md §1), in its error message's order. */
+/** The patch content types the API server accepts, in its error message's order. */
 export const PATCH_TYPES = [
   'application/json-patch+json',
   'application/merge-patch+json',

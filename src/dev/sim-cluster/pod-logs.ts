@@ -6,7 +6,7 @@ import type { ObjectStore } from './store.js';
 
 type LogLine = { time: string; text: string };
 
-/** The `/log` query parameters (k8s-api.md §7). */
+/** The `/log` query parameters (core/v1 `PodLogOptions`). */
 interface LogQuery {
   container: string | undefined;
   follow: boolean;
@@ -44,37 +44,38 @@ function parseLogQuery(query: URLSearchParams): LogQuery {
   };
 }
 
-/** Writes log text, ending the response once `limitBytes` is reached (the kubelet cuts mid-line). */
+/**
+ * Writes log lines as the kubelet's log writer does: the timestamp prefix (with `timestamps`) and
+ * the line, the whole cut to the bytes `limitBytes` leaves (even mid-character), then the end.
+ */
 class LogWriter {
-  private written = 0;
+  private remaining: number;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly options: LogQuery,
-  ) {}
+  ) {
+    this.remaining = options.limitBytes ?? Infinity;
+  }
 
   /** Writes one line; false when the response is (now) complete. */
   write(line: LogLine): boolean {
     if (this.res.writableEnded || this.res.destroyed) return false;
-    let text = `${this.options.timestamps ? `${line.time} ` : ''}${line.text}\n`;
-    const limit = this.options.limitBytes;
-    if (limit !== undefined) {
-      const bytes = Buffer.from(text);
-      text = bytes.subarray(0, Math.max(0, limit - this.written)).toString('utf8');
-      this.written += Buffer.byteLength(text);
-    }
-    this.res.write(text);
-    if (limit !== undefined && this.written >= limit) {
-      this.res.end();
-      return false;
-    }
-    return true;
+    const bytes = Buffer.from(`${this.options.timestamps ? `${line.time} ` : ''}${line.text}\n`);
+    const written = bytes.length > this.remaining ? bytes.subarray(0, this.remaining) : bytes;
+    this.res.write(written);
+    this.remaining -= written.length;
+    if (this.remaining > 0) return true;
+    this.res.end();
+    return false;
   }
 }
 
 /**
- * `GET …/pods/{name}/log`: the container's lines from the kubelet's log source, filtered by
- * `sinceSeconds` and `tailLines`, then `follow`ed until the container exits.
+ * `GET …/pods/{name}/log`: the container's lines from the kubelet's log source, as the kubelet's
+ * `ReadLogs` serves them: the last `tailLines` lines, of which those older than `sinceSeconds` are
+ * skipped, cut at `limitBytes` counted from the start of that tail; then `follow`ed until the
+ * container exits.
  */
 export function servePodLogs(
   res: ServerResponse,
@@ -89,9 +90,9 @@ export function servePodLogs(
   });
   const since =
     options.sinceSeconds === undefined ? undefined : deps.clock.now() - options.sinceSeconds * 1000;
-  let selected = since === undefined ? lines : lines.filter((l) => Date.parse(l.time) >= since);
-  if (options.tailLines !== undefined)
-    selected = selected.slice(Math.max(0, selected.length - options.tailLines));
+  const tail =
+    options.tailLines === undefined ? lines : lines.slice(Math.max(0, lines.length - options.tailLines));
+  const selected = since === undefined ? tail : tail.filter((l) => Date.parse(l.time) >= since);
 
   res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-cache, private' });
   const writer = new LogWriter(res, options);

@@ -1,10 +1,13 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { SimClock } from './clock.js';
 import { deletionComplete, requestDeletion, type DeleteOptions, type PropagationPolicy } from './deletion.js';
 import { parseJsonObject } from './http-io.js';
 import { paginate, type ListPage } from './list-pages.js';
+import { generateName } from './names.js';
 import { applyPatch, patchTypeOf } from './patch.js';
+import { admitCreate, validateQuota } from './quota.js';
+import { prepareRbacObject } from './rbac-validation.js';
 import type { ObjectFilter } from './selectors.js';
 import { StatusError, conflict, notFound } from './status.js';
 import { RESOURCES, type KubeObject, type ObjectStore, type ResourceKey } from './store.js';
@@ -32,12 +35,12 @@ export interface Reply {
   headers?: Record<string, string>;
 }
 
-/** The warning kube-apiserver adds when a Job is deleted without a propagation policy (k8s-api.md §1). */
+/** The warning kube-apiserver adds when a Job is deleted without a propagation policy (`pkg/registry/batch/job/storage`). */
 export const ORPHAN_WARNING =
   '299 - "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning"';
 
 /** Resources whose main endpoint ignores `status` (it is written through `/status`). */
-const HAS_STATUS = new Set<ResourceKey>(['jobs', 'pods', 'namespaces']);
+const HAS_STATUS = new Set<ResourceKey>(['jobs', 'pods', 'namespaces', 'resourcequotas']);
 
 /** Metadata the server owns: whatever a client sends there is dropped on create. */
 const SERVER_METADATA = [
@@ -48,14 +51,6 @@ const SERVER_METADATA = [
   'deletionGracePeriodSeconds',
   'generation',
 ];
-
-/** The name suffix alphabet of `names.SimpleNameGenerator` (no vowels, no look-alikes). */
-const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
-
-function generateName(prefix: string): string {
-  const suffix = [...randomBytes(5)].map((b) => NAME_ALPHABET[b % NAME_ALPHABET.length]).join('');
-  return prefix.slice(0, 58) + suffix;
-}
 
 function badRequest(message: string): StatusError {
   return new StatusError(400, 'BadRequest', message);
@@ -107,6 +102,7 @@ export class ResourceHandlers {
     const prepared = this.prepareForCreate(target.resource, input, name, uid);
     prepared.metadata.name = name;
     prepared.metadata.uid = uid;
+    admitCreate(this.store, target.resource, prepared, this.clock.now());
     return this.store.create(target.resource, prepared);
   }
 
@@ -198,14 +194,22 @@ export class ResourceHandlers {
     }
   }
 
+  /** Defaults and validation of a new object (the registry strategies' PrepareForCreate and Validate). */
   private prepareForCreate(resource: ResourceKey, input: KubeObject, name: string, uid: string): KubeObject {
     if (resource === 'jobs') return prepareJobForCreate(input, name, uid);
+    if (resource === 'roles' || resource === 'rolebindings') {
+      return prepareRbacObject(resource, { ...input, metadata: { ...input.metadata, name } });
+    }
     const obj = structuredClone(input);
     const type = RESOURCES[resource];
     const nameProblems = resource === 'namespaces' ? dnsLabelProblems : subdomainProblems;
     const errors = validateObjectMeta({ ...obj, metadata: { ...obj.metadata, name } }, nameProblems);
     if (errors.length) throw invalid({ group: type.group, kind: type.kind }, name, errors);
     if (resource === 'pods') obj.status = { phase: 'Pending' };
+    if (resource === 'resourcequotas') {
+      validateQuota(obj);
+      obj.status = {};
+    }
     if (resource === 'namespaces') {
       obj.metadata.labels = { ...obj.metadata.labels, 'kubernetes.io/metadata.name': name };
       obj.spec = { finalizers: ['kubernetes'] };
@@ -228,7 +232,7 @@ export class ResourceHandlers {
       if (HAS_STATUS.has(target.resource)) next.status = current.status;
       next.metadata.deletionTimestamp = current.metadata.deletionTimestamp;
       next.metadata.deletionGracePeriodSeconds = current.metadata.deletionGracePeriodSeconds;
-      if (target.resource === 'jobs') next = prepareJobForUpdate(current, next);
+      next = prepareForUpdate(target.resource, current, next);
     }
     for (const obj of [current, next]) {
       delete obj.kind;
@@ -247,6 +251,22 @@ export class ResourceHandlers {
       return this.store.remove(target.resource, target.namespace, target.name!);
     }
     return this.store.update(target.resource, next);
+  }
+}
+
+/** Defaults and validation of an update (the registry strategies' PrepareForUpdate and ValidateUpdate). */
+function prepareForUpdate(resource: ResourceKey, current: KubeObject, next: KubeObject): KubeObject {
+  switch (resource) {
+    case 'jobs':
+      return prepareJobForUpdate(current, next);
+    case 'roles':
+    case 'rolebindings':
+      return prepareRbacObject(resource, next, current);
+    case 'resourcequotas':
+      validateQuota(next);
+      return next;
+    default:
+      return next;
   }
 }
 

@@ -112,6 +112,9 @@ const FIELDS: Record<ResourceKey, Record<string, FieldGetter>> = {
     'involvedObject.uid': at('involvedObject', 'uid'),
   },
   namespaces: META_FIELDS,
+  resourcequotas: META_FIELDS,
+  roles: META_FIELDS,
+  rolebindings: META_FIELDS,
 };
 
 const FIELD_TERM = /^([^!=]+)(==|=|!=)(.*)$/;

@@ -44,7 +44,7 @@ export class StatusError extends Error {
   }
 }
 
-/** How a resource is named in messages: `jobs.batch` for Jobs, `pods` for Pods (k8s-api.md §3). */
+/** How a resource is named in messages: `jobs.batch` for Jobs, `pods` for Pods (`GroupResource.String()`). */
 export interface ResourceName {
   /** plural resource, e.g. `jobs` */
   resource: string;
@@ -83,4 +83,17 @@ export function conflict(r: ResourceName, name: string): StatusError {
 
 export function expired(message: string): StatusError {
   return new StatusError(410, 'Expired', message);
+}
+
+/**
+ * 403 Forbidden as `errors.NewForbidden` builds it: `<resource> "<name>" is forbidden: <message>`,
+ * `<resource> is forbidden: …` without a name, `forbidden: …` without a resource (non-resource paths).
+ */
+export function forbidden(r: ResourceName | undefined, name: string, message: string): StatusError {
+  const subject = r ? (name ? `${qualified(r)} "${name}" ` : `${qualified(r)} `) : '';
+  return new StatusError(403, 'Forbidden', `${subject}${subject ? 'is ' : ''}forbidden: ${message}`, {
+    ...(name ? { name } : {}),
+    ...(r?.group ? { group: r.group } : {}),
+    ...(r?.resource ? { kind: r.resource } : {}),
+  });
 }

@@ -1,6 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { SimClock } from './clock.js';
+import { generateName } from './names.js';
 import { alreadyExists, conflict, expired, notFound, type ResourceName } from './status.js';
 
 /** The object metadata the store manages; the rest of an object is opaque to it. */
@@ -35,7 +36,10 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
-/** A resource the store holds: `jobs` (group batch), `pods`, `events`, `namespaces` (group ''). */
+/**
+ * A resource the store holds: `jobs` (group batch), `pods`, `events`, `namespaces`, `resourcequotas`
+ * (core group ''), `roles` and `rolebindings` (group rbac.authorization.k8s.io).
+ */
 export interface ResourceType extends ResourceName {
   kind: string;
   apiVersion: string;
@@ -47,6 +51,27 @@ export const RESOURCES = {
   pods: { resource: 'pods', group: '', kind: 'Pod', apiVersion: 'v1', namespaced: true },
   events: { resource: 'events', group: '', kind: 'Event', apiVersion: 'v1', namespaced: true },
   namespaces: { resource: 'namespaces', group: '', kind: 'Namespace', apiVersion: 'v1', namespaced: false },
+  resourcequotas: {
+    resource: 'resourcequotas',
+    group: '',
+    kind: 'ResourceQuota',
+    apiVersion: 'v1',
+    namespaced: true,
+  },
+  roles: {
+    resource: 'roles',
+    group: 'rbac.authorization.k8s.io',
+    kind: 'Role',
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    namespaced: true,
+  },
+  rolebindings: {
+    resource: 'rolebindings',
+    group: 'rbac.authorization.k8s.io',
+    kind: 'RoleBinding',
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    namespaced: true,
+  },
 } as const satisfies Record<string, ResourceType>;
 export type ResourceKey = keyof typeof RESOURCES;
 
@@ -178,7 +203,7 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     const meta = obj.metadata;
     if (!meta.name && meta.generateName) {
       do {
-        meta.name = meta.generateName.slice(0, 58) + randomBytes(4).toString('hex').slice(0, 5);
+        meta.name = generateName(meta.generateName);
       } while (this.bucket(resource).has(keyOf(meta.namespace, meta.name)));
     }
     const name = meta.name!;

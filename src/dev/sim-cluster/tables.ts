@@ -272,11 +272,113 @@ const NAMESPACE_PRINTER: Printer = {
   ],
 };
 
+interface QuotaView {
+  status?: { hard?: Record<string, string>; used?: Record<string, string> };
+}
+
+/** REQUEST and LIMIT: `name: used/hard` for each limited resource, `limits.*` in LIMIT (printResourceQuota). */
+function quotaColumns({ status = {} }: QuotaView): [string, string] {
+  const request: string[] = [];
+  const limit: string[] = [];
+  for (const name of Object.keys(status.hard ?? {}).sort()) {
+    const column = name.startsWith('limits.') ? limit : request;
+    column.push(`${name}: ${status.used?.[name] ?? '0'}/${status.hard![name]}`);
+  }
+  return [request.join(', '), limit.join(', ')];
+}
+
+const QUOTA_PRINTER: Printer = {
+  columns: [
+    NAME,
+    AGE,
+    {
+      name: 'Request',
+      type: 'string',
+      description: 'Request represents a minimum amount of cpu/memory that a container may consume.',
+      priority: 0,
+    },
+    {
+      name: 'Limit',
+      type: 'string',
+      description:
+        'Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.',
+      priority: 0,
+    },
+  ],
+  cells: (obj, now) => [
+    obj.metadata.name!,
+    since(obj.metadata.creationTimestamp, now),
+    ...quotaColumns(obj as KubeObject & QuotaView),
+  ],
+};
+
+const ROLE_PRINTER: Printer = {
+  columns: [
+    NAME,
+    {
+      name: 'Created At',
+      type: 'date',
+      description:
+        'CreationTimestamp is a timestamp representing the server time when this object was created.',
+      priority: 0,
+    },
+  ],
+  cells: (obj) => [obj.metadata.name!, obj.metadata.creationTimestamp ?? ''],
+};
+
+interface RoleBindingView {
+  roleRef?: { kind?: string; name?: string };
+  subjects?: { kind: string; name: string; namespace?: string }[];
+}
+
+/** The names of one kind of subject, `namespace/name` for service accounts (printRoleBinding). */
+function subjectsOf(binding: RoleBindingView, kind: string): string {
+  return (binding.subjects ?? [])
+    .filter((s) => s.kind === kind)
+    .map((s) => (kind === 'ServiceAccount' ? `${s.namespace ?? ''}/${s.name}` : s.name))
+    .join(', ');
+}
+
+const ROLE_BINDING_PRINTER: Printer = {
+  columns: [
+    NAME,
+    {
+      name: 'Role',
+      type: 'string',
+      description: 'RoleRef can only reference a Role in the current namespace.',
+      priority: 0,
+    },
+    AGE,
+    { name: 'Users', type: 'string', description: 'Users in the roleBinding', priority: 1 },
+    { name: 'Groups', type: 'string', description: 'Groups in the roleBinding', priority: 1 },
+    {
+      name: 'ServiceAccounts',
+      type: 'string',
+      description: 'ServiceAccounts in the roleBinding',
+      priority: 1,
+    },
+  ],
+  cells: (obj, now) => {
+    const binding = obj as KubeObject & RoleBindingView;
+    return [
+      obj.metadata.name!,
+      `${binding.roleRef?.kind ?? ''}/${binding.roleRef?.name ?? ''}`,
+      since(obj.metadata.creationTimestamp, now),
+      subjectsOf(binding, 'User'),
+      subjectsOf(binding, 'Group'),
+      subjectsOf(binding, 'ServiceAccount'),
+    ];
+  },
+};
+
 const PRINTERS: Record<ResourceKey, Printer> = {
   jobs: JOB_PRINTER,
   pods: POD_PRINTER,
   events: EVENT_PRINTER,
   namespaces: NAMESPACE_PRINTER,
+  resourcequotas: QUOTA_PRINTER,
+  roles: ROLE_PRINTER,
+  rolebindings: ROLE_BINDING_PRINTER,
 };
 
 /** True when the Accept header asks for a meta.k8s.io Table (what `kubectl get` sends). */

@@ -20,17 +20,17 @@ function show(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-const invalidValue = (field: string, value: unknown, detail: string): FieldError => ({
+export const invalidValue = (field: string, value: unknown, detail: string): FieldError => ({
   reason: 'FieldValueInvalid',
   field,
   message: `Invalid value: ${show(value)}: ${detail}`,
 });
-const required = (field: string, detail = ''): FieldError => ({
+export const required = (field: string, detail = ''): FieldError => ({
   reason: 'FieldValueRequired',
   field,
   message: detail ? `Required value: ${detail}` : 'Required value',
 });
-const notSupported = (field: string, value: unknown, supported: string[]): FieldError => ({
+export const notSupported = (field: string, value: unknown, supported: string[]): FieldError => ({
   reason: 'FieldValueNotSupported',
   field,
   message: `Unsupported value: ${show(value)}: supported values: ${supported.map(show).join(', ')}`,
@@ -225,7 +225,7 @@ function validateJobSpec(spec: JobSpec): FieldError[] {
   return errors;
 }
 
-/** The labels the API server adds to a Job's pod template (k8s-api.md §5). */
+/** The labels the API server adds to a Job's pod template (kubernetes `pkg/registry/batch/job/strategy.go`). */
 function generatedLabels(name: string, uid: string): Record<string, string> {
   return {
     'batch.kubernetes.io/controller-uid': uid,
@@ -247,7 +247,7 @@ function applyJobDefaults(spec: JobSpec): void {
 }
 
 /**
- * Defaults and validates a Job being created (k8s-api.md §4, §5 first bullet) and returns the
+ * Defaults and validates a Job being created (batch/v1 defaults, `ValidateJob`) and returns the
  * object to store: defaults applied, selector generated from `uid`, template labels added, status
  * reset. `name` is the final name (generateName already resolved). Throws 422 Invalid.
  */
@@ -267,14 +267,14 @@ export function prepareJobForCreate(input: KubeObject, name: string, uid: string
   errors.push(...validateJobSpec(spec));
   if (errors.length) throw invalid(JOB_KIND, name, errors);
   // A Job created without labels gets its template's, generated ones included (as `kubectl describe`
-  // shows); they are validated once, as template labels (k8s-api.md §3's 63-character example).
+  // shows); they are validated once, as template labels (so a name over 63 characters is reported once).
   if (!job.metadata.labels || Object.keys(job.metadata.labels).length === 0) {
     job.metadata.labels = { ...templateMeta.labels };
   }
   return job;
 }
 
-/** Spec fields that may not change after creation (k8s-api.md §4). */
+/** Spec fields that may not change after creation (`ValidateJobSpecUpdate`). */
 const IMMUTABLE = ['selector', 'template', 'completions', 'completionMode', 'podFailurePolicy'] as const;
 
 /**

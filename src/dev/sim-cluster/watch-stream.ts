@@ -81,7 +81,7 @@ function startStream(res: ServerResponse): void {
   res.flushHeaders();
 }
 
-/** HTTP 200, then one ERROR event carrying the Expired Status, then the end of the stream (§2). */
+/** HTTP 200, then one ERROR event carrying the Expired Status, then the end of the stream. */
 function endExpired(res: ServerResponse, error: StatusError): void {
   startStream(res);
   res.end(line({ type: 'ERROR', object: error.toBody() }));

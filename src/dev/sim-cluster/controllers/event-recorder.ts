@@ -4,7 +4,7 @@ import type { KubeObject, ObjectStore } from '../store.js';
 export type EventType = 'Normal' | 'Warning';
 
 /**
- * Writes core/v1 Events as client-go's recorder does (k8s-api.md §8): name `<object>.<hex unixnano>`,
+ * Writes core/v1 Events as client-go's recorder does (`tools/record/event.go`): name `<object>.<hex unixnano>`,
  * and a repeat of the same event for the same object bumps `count` and `lastTimestamp` of the
  * existing one instead of creating another (the recorder's EventCorrelator).
  */

@@ -1,7 +1,7 @@
 /** The Job controller's pod-failure back-off (kubernetes `pkg/controller/job/backoff_utils.go`). */
 
 export const DEFAULT_POD_FAILURE_BACKOFF_MS = 10_000;
-/** 10 minutes in current code; the docs still say 6 (k8s-api.md §5). */
+/** 10 minutes in current code (`MaxJobPodFailureBackOff`); the docs still say 6. */
 export const MAX_POD_FAILURE_BACKOFF_MS = 600_000;
 
 export interface BackoffRecord {

@@ -1,7 +1,10 @@
 import type { Logger } from '../../../logger.js';
 import type { SimClock } from '../clock.js';
 import { removeFinalizer, requestDeletion } from '../deletion.js';
+import { generateName } from '../names.js';
+import { admitCreate } from '../quota.js';
 import type { ObjectStore, StoreChange } from '../store.js';
+import type { ClusterSettings } from './cluster-settings.js';
 import type { EventRecorder } from './event-recorder.js';
 import { nextBackoffRecord, remainingBackoff, type BackoffRecord } from './job-backoff.js';
 import {
@@ -42,6 +45,7 @@ export interface JobControllerOptions {
   clock: SimClock;
   recorder: EventRecorder;
   logger: Logger;
+  settings: () => ClusterSettings;
 }
 
 /** Newly finished pods of one sync, and the pods whose tracking finalizer can go. */
@@ -101,6 +105,10 @@ function ensureCondition(
   return true;
 }
 
+function trueCondition(type: string, text: typeof SUCCESS, now: string): Condition {
+  return { type, status: 'True', lastProbeTime: now, lastTransitionTime: now, ...text };
+}
+
 /** Pods to delete when there are too many: unscheduled first, then not ready, then the newest. */
 function byRemovalPreference(a: Pod, b: Pod): number {
   const rank = (p: Pod) => (p.spec.nodeName ? 2 : 0) + (isReady(p) ? 1 : 0);
@@ -111,7 +119,8 @@ function byRemovalPreference(a: Pod, b: Pod): number {
 }
 
 /**
- * The Job controller (kubernetes `pkg/controller/job/job_controller.go`, 1.31+ behaviour): creates
+ * The Job controller (kubernetes `pkg/controller/job/job_controller.go`, 1.31+ behaviour, or 1.30's
+ * condition order with settings `jobConditions: 1.30`): creates
  * and deletes a Job's pods, counts them through the `job-tracking` finalizer, applies back-off,
  * podFailurePolicy, backoffLimit, activeDeadlineSeconds and suspend, and writes status and Events.
  */
@@ -123,11 +132,13 @@ export class JobController {
   private readonly store: ObjectStore;
   private readonly clock: SimClock;
   private readonly recorder: EventRecorder;
+  private readonly settings: () => ClusterSettings;
 
   constructor(options: JobControllerOptions) {
     this.store = options.store;
     this.clock = options.clock;
     this.recorder = options.recorder;
+    this.settings = options.settings;
     const logger = options.logger.child({ controller: 'job' });
     this.jobs = new WorkQueue(this.clock, (key) => this.syncJob(key), logger);
     this.orphans = new WorkQueue(this.clock, (key) => this.syncOrphanPod(key), logger);
@@ -198,40 +209,33 @@ export class JobController {
     const suspended = !!spec.suspend;
     if (!status.startTime && !suspended) status.startTime = nowStamp;
 
+    const legacy = this.settings().jobConditions === '1.30';
     const interim =
       findCondition(conditions, 'FailureTarget')?.status === 'True'
         ? findCondition(conditions, 'FailureTarget')
         : findCondition(conditions, 'SuccessCriteriaMet')?.status === 'True'
           ? findCondition(conditions, 'SuccessCriteriaMet')
           : undefined;
-    const finished = this.newlyFinished(job, pods, interim?.type === 'FailureTarget');
-
-    const indexed = spec.completionMode === 'Indexed';
-    const completedIndexes = parseIndexes(status.completedIndexes);
-    for (const pod of finished.succeeded) completedIndexes.add(completionIndex(pod)!);
-    const succeeded = indexed ? completedIndexes.size : (status.succeeded ?? 0) + finished.succeeded.length;
-    const failed = (status.failed ?? 0) + finished.failed.length;
-    const record = nextBackoffRecord(
-      this.backoff.get(job.metadata.uid!) ?? { failuresAfterLastSuccess: 0 },
-      finished.succeeded.map((p) => finishedAt(p, now)),
-      finished.failed.map((p) => finishedAt(p, now)),
-    );
+    let finished = this.newlyFinished(job, pods, interim?.type === 'FailureTarget');
+    let counts = this.tally(job, status, finished, now);
 
     let target: Condition | undefined = interim;
     if (!target) {
-      const failure = this.failureOf(job, pods, failed, now);
-      if (failure)
-        target = {
-          type: 'FailureTarget',
-          status: 'True',
-          lastProbeTime: nowStamp,
-          lastTransitionTime: nowStamp,
-          ...failure,
-        };
+      const failure = this.failureOf(job, pods, counts.failed, now);
+      if (failure) target = trueCondition('FailureTarget', failure, nowStamp);
     }
+    // 1.30 writes the terminal condition at once, without an interim one (but for a podFailurePolicy
+    // FailJob match), so a failing Job's pods are all counted and released in this sync
+    const atOnce = (t: Condition) => legacy && !interim && t.reason !== 'PodFailurePolicy';
+    if (target?.type === 'FailureTarget' && atOnce(target)) {
+      finished = this.newlyFinished(job, pods, true);
+      counts = this.tally(job, status, finished, now);
+    }
+    const { completedIndexes, succeeded, failed, record } = counts;
 
     let active = pods.filter(isActive);
     let terminating = pods.filter(isTerminating).length;
+    let createFailure: unknown;
     if (target?.type === 'FailureTarget') {
       terminating += this.deletePods(job, active);
       active = [];
@@ -241,24 +245,19 @@ export class JobController {
         const managed = this.manage(job, active, { succeeded, completedIndexes, terminating, record, now });
         active = managed.active;
         terminating += managed.deleted;
+        createFailure = managed.failure;
       }
       const complete =
         spec.completions === undefined || spec.completions === null
           ? succeeded > 0 && active.length === 0
           : succeeded >= spec.completions && active.length === 0;
       if (complete) {
-        target = {
-          type: 'SuccessCriteriaMet',
-          status: 'True',
-          lastProbeTime: nowStamp,
-          lastTransitionTime: nowStamp,
-          ...SUCCESS,
-        };
+        target = trueCondition('SuccessCriteriaMet', SUCCESS, nowStamp);
       } else if (manageable) {
         this.updateSuspended(job, conditions, status, nowStamp);
       }
     }
-    if (target && !findCondition(conditions, target.type)) conditions.push(target);
+    if (target && !atOnce(target) && !findCondition(conditions, target.type)) conditions.push(target);
 
     const next: JobStatus = {
       ...(conditions.length ? { conditions } : {}),
@@ -267,7 +266,7 @@ export class JobController {
       ...(succeeded ? { succeeded } : {}),
       ...(failed ? { failed } : {}),
       terminating,
-      ...(indexed ? { completedIndexes: formatIndexes(completedIndexes) } : {}),
+      ...(spec.completionMode === 'Indexed' ? { completedIndexes: formatIndexes(completedIndexes) } : {}),
       uncountedTerminatedPods: {},
       ready: active.filter(isReady).length,
     };
@@ -275,8 +274,28 @@ export class JobController {
     this.release(finished.release);
     this.backoff.set(job.metadata.uid!, record);
 
-    // the terminal condition waits for the pods of a finishing Job to be gone (delayed terminal condition, 1.31+)
-    if (target && terminating === 0) this.finish(job, next, target);
+    // 1.31+ (delayed terminal condition): the terminal condition waits for the pods of a finishing
+    // Job to be gone; 1.30 writes it once the finished pods' finalizers are removed (just above)
+    if (target && (legacy ? atOnce(target) || !!interim : terminating === 0)) this.finish(job, next, target);
+    // a pod that could not be created (quota) is neither a failure nor a condition: the sync is retried with back-off
+    if (createFailure) throw createFailure;
+  }
+
+  /** The Job's counters with the newly finished pods folded in, and its replacement back-off record. */
+  private tally(job: Job, status: JobStatus, finished: Finished, now: number) {
+    const completedIndexes = parseIndexes(status.completedIndexes);
+    for (const pod of finished.succeeded) completedIndexes.add(completionIndex(pod)!);
+    const indexed = job.spec.completionMode === 'Indexed';
+    return {
+      completedIndexes,
+      succeeded: indexed ? completedIndexes.size : (status.succeeded ?? 0) + finished.succeeded.length,
+      failed: (status.failed ?? 0) + finished.failed.length,
+      record: nextBackoffRecord(
+        this.backoff.get(job.metadata.uid!) ?? { failuresAfterLastSuccess: 0 },
+        finished.succeeded.map((p) => finishedAt(p, now)),
+        finished.failed.map((p) => finishedAt(p, now)),
+      ),
+    };
   }
 
   /**
@@ -311,7 +330,7 @@ export class JobController {
     return result;
   }
 
-  /** podFailurePolicy FailJob, then backoffLimit, then activeDeadlineSeconds (k8s-api.md §5). */
+  /** podFailurePolicy FailJob, then backoffLimit, then activeDeadlineSeconds, in `syncJob`'s order. */
   private failureOf(job: Job, pods: Pod[], failed: number, now: number): typeof SUCCESS | undefined {
     if (job.spec.podFailurePolicy) {
       for (const pod of pods.filter((p) => isPodFailed(p, job))) {
@@ -339,7 +358,7 @@ export class JobController {
       record: BackoffRecord;
       now: number;
     },
-  ): { active: Pod[]; deleted: number } {
+  ): { active: Pod[]; deleted: number; failure?: unknown } {
     const spec = job.spec;
     if (spec.suspend) return { active: [], deleted: this.deletePods(job, active) };
     const parallelism = spec.parallelism ?? 1;
@@ -367,7 +386,16 @@ export class JobController {
       spec.completionMode === 'Indexed'
         ? this.pendingIndexes(completions ?? 0, state.completedIndexes, active, missing)
         : Array.from({ length: missing }, () => undefined);
-    return { active: [...active, ...indexes.flatMap((index) => this.createPod(job, index))], deleted: 0 };
+    const created: Pod[] = [];
+    for (const index of indexes) {
+      try {
+        created.push(this.createPod(job, index));
+      } catch (failure) {
+        // the rest are skipped until the retry
+        return { active: [...active, ...created], deleted: 0, failure };
+      }
+    }
+    return { active: [...active, ...created], deleted: 0 };
   }
 
   /** The lowest indexes neither completed nor held by an active pod. */
@@ -383,14 +411,22 @@ export class JobController {
     return indexes;
   }
 
-  private createPod(job: Job, index: number | undefined): Pod[] {
+  /**
+   * Creates a pod as the controller does through the API server, ResourceQuota admission included
+   * (its generated name is chosen first, so a refusal names it); a failure is a `FailedCreate`
+   * Event on the Job and is thrown.
+   */
+  private createPod(job: Job, index: number | undefined): Pod {
+    const pod = podForJob(job, index);
+    pod.metadata.name = generateName(pod.metadata.generateName!);
     try {
-      const pod = this.store.create('pods', podForJob(job, index)) as Pod;
-      this.recorder.record(job, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata.name}`);
-      return [pod];
+      admitCreate(this.store, 'pods', pod, this.clock.now());
+      const created = this.store.create('pods', pod) as Pod;
+      this.recorder.record(job, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`);
+      return created;
     } catch (err) {
       this.recorder.record(job, 'Warning', 'FailedCreate', `Error creating: ${(err as Error).message}`);
-      return [];
+      throw err;
     }
   }
 

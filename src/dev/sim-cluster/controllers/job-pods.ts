@@ -1,6 +1,6 @@
 import type { Job, Pod } from './kube-types.js';
 
-/** What the Job controller puts on its pods and reads back (k8s-api.md §5). */
+/** What the Job controller puts on its pods and reads back (kubernetes `pkg/controller/job`). */
 export const JOB_TRACKING_FINALIZER = 'batch.kubernetes.io/job-tracking';
 export const COMPLETION_INDEX = 'batch.kubernetes.io/job-completion-index';
 

@@ -7,12 +7,25 @@ import type { Container, Pod } from './kube-types.js';
 const glob = z.string().min(1);
 const seconds = z.number().nonnegative();
 
-/** One line a container prints, `after` seconds after it started; `container` defaults to the rule's container. */
-const logLineSchema = z.strictObject({
-  after: seconds.optional(),
-  text: z.string(),
-  container: z.string().min(1).optional(),
-});
+/** The longest line `repeat` may make (64 MiB): long enough for lines past any client's buffer. */
+const MAX_LOG_LINE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * One line a container prints, `after` seconds after it started; `container` defaults to the rule's
+ * container; `repeat` prints `text` that many times on the one line (a 6 MiB line:
+ * `{ text: 'x', repeat: 6291456 }`).
+ */
+const logLineSchema = z
+  .strictObject({
+    after: seconds.optional(),
+    text: z.string(),
+    repeat: z.number().int().min(1).optional(),
+    container: z.string().min(1).optional(),
+  })
+  .refine((line) => Buffer.byteLength(line.text) * (line.repeat ?? 1) <= MAX_LOG_LINE_BYTES, {
+    message: `a line may have at most ${MAX_LOG_LINE_BYTES} bytes`,
+    path: ['repeat'],
+  });
 
 export const KUBELET_ACTIONS = [
   'succeed',

@@ -43,7 +43,7 @@ function evictionMessage(container: string): string {
 
 /**
  * The kubelet of the simulated node: runs the pods bound to it as the first matching KubeletRule
- * says, and reports their status (k8s-api.md §6).
+ * says, and reports their status as the kubelet's `generateAPIPodStatus` shapes it.
  *
  * Multi-container pods: the rule acts on one container (`container`, default the first); every
  * other container is a sidecar that runs until that one ends for good and then exits 0 with it, so
@@ -192,7 +192,10 @@ export class Kubelet {
       if ((line.container ?? rt.target) !== c.name) continue;
       this.after(rt, (line.after ?? 0) * 1000, () => {
         if (c.current === run)
-          this.logs.append(run.id, { time: new Date(this.clock.now()).toISOString(), text: line.text });
+          this.logs.append(run.id, {
+            time: new Date(this.clock.now()).toISOString(),
+            text: line.text.repeat(line.repeat ?? 1),
+          });
       });
     }
     if (c.name !== rt.target) return;

@@ -8,11 +8,11 @@ export interface LogEntry {
   text: string;
 }
 
-/** What the API server's `pods/{name}/log` reads (k8s-api.md §7). */
+/** What the API server's `pods/{name}/log` reads (from the kubelet, `pkg/kubelet/kuberuntime/logs`). */
 export interface PodLogSource {
   /**
    * The lines of a container's current (or, with `previous`, its previous) run; `finished` when that
-   * run has exited. Throws the §7 errors: 404 for a missing pod, 400 BadRequest for a container that
+   * run has exited. Throws the API server's errors: 404 for a missing pod, 400 BadRequest for a container that
    * is not valid, not named in a multi-container pod, or waiting to start.
    */
   read(

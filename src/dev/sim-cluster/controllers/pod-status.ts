@@ -123,7 +123,7 @@ function withTransition(
 const KUBELET_CONDITIONS = ['DisruptionTarget', 'Initialized', 'Ready', 'ContainersReady'];
 
 /**
- * The pod status the kubelet reports (k8s-api.md §6): phase, the Initialized/Ready/ContainersReady
+ * The pod status the kubelet reports (kubernetes `pkg/kubelet/kubelet_pods.go`): phase, the Initialized/Ready/ContainersReady
  * conditions (PodScheduled and a scheduler's DisruptionTarget are kept as they are), IPs, startTime
  * and one containerStatus per container.
  */

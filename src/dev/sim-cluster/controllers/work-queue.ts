@@ -1,16 +1,25 @@
 import type { Logger } from '../../../logger.js';
 import type { SimClock } from '../clock.js';
 
-/** Simulated delay before a failed sync is retried (the client-go rate limiter's base delay, rounded up). */
-const RETRY_DELAY_MS = 1000;
+/**
+ * Simulated delays before a failed sync is retried: doubling from 1 s up to 1 min per key (the Job
+ * controller's `DefaultJobApiBackOff` and `MaxJobApiBackOff`), back to 1 s after a sync succeeds.
+ */
+const RETRY_BASE_MS = 1000;
+const RETRY_MAX_MS = 60_000;
 
 /**
  * A controller's work queue: keys are deduplicated while they wait, and `sync` runs outside the
  * store's `change` emit (on the next macrotask), so a sync never re-enters another one. A throwing
- * sync is logged and retried after a delay, like client-go's rate-limited queue.
+ * sync is logged and retried after an exponential per-key delay, like client-go's rate-limited
+ * queue (`AddRateLimited`, `Forget`).
  */
 export class WorkQueue {
   private readonly pending = new Set<string>();
+  /** per key: failed syncs since its last successful one */
+  private readonly failures = new Map<string, number>();
+  /** keys with a retry scheduled (one at a time: a key that fails again meanwhile keeps it) */
+  private readonly retrying = new Set<string>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private flushing: NodeJS.Immediate | undefined;
   private stopped = false;
@@ -29,12 +38,7 @@ export class WorkQueue {
 
   /** Adds `key` after `simMs` simulated milliseconds (deadlines, back-off, TTLs). */
   addAfter(key: string, simMs: number): void {
-    if (this.stopped) return;
-    const timer = this.clock.setTimeout(() => {
-      this.timers.delete(timer);
-      this.add(key);
-    }, simMs);
-    this.timers.add(timer);
+    this.later(simMs, () => this.add(key));
   }
 
   stop(): void {
@@ -43,6 +47,8 @@ export class WorkQueue {
     for (const timer of this.timers) this.clock.clearTimeout(timer);
     this.timers.clear();
     this.pending.clear();
+    this.failures.clear();
+    this.retrying.clear();
   }
 
   private flush(): void {
@@ -53,10 +59,32 @@ export class WorkQueue {
       if (this.stopped) return;
       try {
         this.sync(key);
+        this.failures.delete(key);
       } catch (err) {
-        this.logger.warn({ err, key }, 'sync failed; retrying');
-        this.addAfter(key, RETRY_DELAY_MS);
+        this.retry(key, err);
       }
     }
+  }
+
+  private retry(key: string, err: unknown): void {
+    const failures = this.failures.get(key) ?? 0;
+    this.failures.set(key, failures + 1);
+    if (this.retrying.has(key)) return;
+    const delay = Math.min(RETRY_BASE_MS * 2 ** failures, RETRY_MAX_MS);
+    this.logger.warn({ err, key, retryInMs: delay }, 'sync failed; retrying');
+    this.retrying.add(key);
+    this.later(delay, () => {
+      this.retrying.delete(key);
+      this.add(key);
+    });
+  }
+
+  private later(simMs: number, fn: () => void): void {
+    if (this.stopped) return;
+    const timer = this.clock.setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, simMs);
+    this.timers.add(timer);
   }
 }
