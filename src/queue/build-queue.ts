@@ -444,6 +444,11 @@ export class BuildQueue implements BuildStore {
       this.queue.close().catch(() => {}),
       new Promise((resolve) => setTimeout(resolve, 1000).unref()),
     ]);
-    await this.queue.disconnect().catch(() => {});
+    // BullMQ's disconnect waits for the client's `end` event, which an ioredis client still
+    // reconnecting to a dead Redis (the intake's) never emits: bounded like the close.
+    await Promise.race([
+      this.queue.disconnect().catch(() => {}),
+      new Promise((resolve) => setTimeout(resolve, 1000).unref()),
+    ]);
   }
 }

@@ -248,9 +248,16 @@ export function useStack(options: { rules?: KubeletRule[] } = {}) {
       running.push(runtime);
       return runtime;
     },
-    /** A `kjl start` process on the setup's queues (killed after the test); resolves once it started. */
-    async spawn(setup: Setup, env: Record<string, string> = {}): Promise<KjlProcess> {
-      const child = spawnKjl(['start', '--http-port', '0'], {
+    /**
+     * A `kjl start` process on the setup's queues (killed after the test); resolves once it started.
+     * `args` are its flags (default: any free HTTP port).
+     */
+    async spawn(
+      setup: Setup,
+      env: Record<string, string> = {},
+      args: string[] = ['--http-port', '0'],
+    ): Promise<KjlProcess> {
+      const child = spawnKjl(['start', ...args], {
         env: { ...setup.env, KJL_LOG_LEVEL: 'info', ...env },
       });
       children.push(child);
