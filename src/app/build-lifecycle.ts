@@ -150,6 +150,12 @@ export class BuildLifecycle {
       log.info({ jobName: job.jobName }, 'stopping: the build goes back to the queue; its Job runs on');
       return { kind: 'released' };
     }
+    if (outcome.status === 'failed' && outcome.reason === 'JobDeleted') {
+      // Deleted by the worker that recorded this run's outcome (one that took the entry over while
+      // this one could not renew its lease): that record is the outcome.
+      const record = await entry.reload();
+      if (record.outcome?.run === run.number) return this.finish(entry, record.outcome, maxAttempts, log);
+    }
     if (
       outcome.status === 'failed' &&
       outcome.reason === 'JobDeleted' &&

@@ -46,6 +46,11 @@ export interface ActiveEntry {
   readonly attemptsMade: number;
   /** writes the record durably: resolves once Redis has it */
   save(build: QueuedBuild): Promise<void>;
+  /**
+   * Reads the record again from Redis: another worker may have written it meanwhile (one that took
+   * the entry over while this one could not reach Redis to renew its lease).
+   */
+  reload(): Promise<QueuedBuild>;
   /** what the worker is doing (best effort, for status) */
   progress(progress: EntryProgress): Promise<void>;
 }

@@ -197,9 +197,10 @@ export class JobRunner {
    * `signal` aborts first (the process is stopping: the Job goes on and is adopted later).
    */
   async outcome(job: StartedJob, signal: AbortSignal): Promise<RunOutcome | undefined> {
-    const result = await this.awaitTerminal(job, signal);
-    if (result === undefined) return undefined;
+    const terminal = await this.awaitTerminal(job, signal);
+    if (terminal === undefined) return undefined;
     const cached = this.options.watcher.job(job.jobName);
+    const result = await this.confirmCause(terminal, cached, job);
     const image = job.image ? { image: job.image } : {};
     if (result === 'vanished') {
       return failure('JobDeleted', 'the Job was deleted before it finished', this.now(), {
@@ -228,6 +229,47 @@ export class JobRunner {
       logTail,
       ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
     });
+  }
+
+  /**
+   * A failure whose cause the cached pods do not tell (BackoffLimitExceeded) may come from a pod
+   * watch that lags the Job watch: the Job's pods are then read from the API, and the Job judged
+   * again with them (and with what the watch kept of pods already gone).
+   */
+  private async confirmCause(
+    result: JobOutcome | 'vanished',
+    cached: V1Job | undefined,
+    job: StartedJob,
+  ): Promise<JobOutcome | 'vanished'> {
+    if (
+      result === 'vanished' ||
+      result.reason !== 'BackoffLimitExceeded' ||
+      cached?.metadata?.uid !== job.uid
+    ) {
+      return result;
+    }
+    try {
+      const { items } = await callApi(
+        'list pods',
+        () =>
+          this.options.clients.core.listNamespacedPod({
+            namespace: this.namespace,
+            labelSelector: `batch.kubernetes.io/controller-uid=${job.uid}`,
+          }),
+        { namespace: this.namespace, jobName: job.jobName },
+      );
+      const fresh = new Set(items.map((pod) => pod.metadata?.name));
+      const kept = this.options.watcher.podsOf(job.jobName).filter((pod) => !fresh.has(pod.metadata?.name));
+      return classifyJob(cached, [...items, ...kept], this.now(), {
+        startTimeoutSeconds: this.options.startTimeoutSeconds,
+      });
+    } catch (error) {
+      this.options.logger.warn(
+        { err: error, jobName: job.jobName },
+        'could not read the pods of a failed Job',
+      );
+      return result;
+    }
   }
 
   private awaitTerminal(job: StartedJob, signal: AbortSignal): Promise<JobOutcome | 'vanished' | undefined> {

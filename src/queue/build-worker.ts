@@ -1,4 +1,4 @@
-import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { ActiveEntry, EntryResult, Verdict } from '../app/ports.js';
 import type { QueuedBuild } from '../build-request.js';
 import type { Logger } from '../logger.js';
@@ -58,13 +58,21 @@ export class BuildWorker {
 
   private async process(handler: EntryHandler, job: Job<QueuedBuild>, token?: string): Promise<EntryResult> {
     const stopped = () => this.stopping;
+    let current = job;
     const entry: ActiveEntry = {
       get build() {
-        return job.data;
+        return current.data;
       },
       attemptsMade: job.attemptsMade,
-      save: (build) => retryTransient(() => job.updateData(build), { stopped }),
-      progress: (progress) => job.updateProgress(progress).catch(() => {}),
+      save: (build) => retryTransient(() => current.updateData(build), { stopped }),
+      reload: async () => {
+        const fresh = await retryTransient(() => Job.fromId<QueuedBuild, EntryResult>(this.worker, job.id!), {
+          stopped,
+        });
+        if (fresh) current = fresh;
+        return current.data;
+      },
+      progress: (progress) => current.updateProgress(progress).catch(() => {}),
     };
     let verdict: Verdict;
     try {
