@@ -145,7 +145,7 @@ async function startWorkers(
       lines: config.k8s.logTailLines,
       bytes: config.k8s.logTailBytes,
       lineBytes: Math.min(2048, config.k8s.logTailBytes),
-      readBytes: 1_048_576,
+      readBytes: 4 * config.k8s.logTailBytes,
     },
     logger: log,
     spec: {

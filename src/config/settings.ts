@@ -270,7 +270,7 @@ export const SETTINGS = [
     env: 'KJL_LOG_TAIL_BYTES',
     path: 'k8s.logTailBytes',
     schema: int(256, 1_048_576).default(16_384),
-    doc: 'Most bytes of log kept with a failure, all lines together; a line is cut at 2048 bytes (and the log read from the API at 1 MiB).',
+    doc: 'Most bytes of log kept with a failure, all lines together; a line is cut at 2048 bytes, and the log is read from the API 4 times this much at a time (`limitBytes`).',
   },
   {
     env: 'KJL_START_TIMEOUT_SECONDS',

@@ -358,25 +358,35 @@ export class JobRunner {
     }
   }
 
+  /**
+   * The last lines of the failed container's log, bounded (see LogTailLimits). The API server cuts
+   * `limitBytes` from the start of the `tailLines` tail, so a huge line early in the tail would
+   * crowd out the last lines, which tell why the build failed: when the read fills `limitBytes`,
+   * fewer lines are asked for, down to the last one.
+   */
   private async logTail(jobName: string, podName: string | undefined, container: string | undefined) {
     const pods = this.options.watcher.podsOf(jobName);
     const pod = pods.find((candidate) => candidate.metadata?.name === podName) ?? pods.sort(newestFirst)[0];
     const name = pod?.metadata?.name;
     if (!name) return [];
+    const { lines, readBytes } = this.options.logTail;
     try {
-      const text = await callApi(
-        'read pod log',
-        () =>
-          this.options.clients.core.readNamespacedPodLog({
-            name,
-            namespace: this.namespace,
-            ...(container ? { container } : {}),
-            tailLines: this.options.logTail.lines,
-            limitBytes: this.options.logTail.readBytes,
-          }),
-        { namespace: this.namespace, pod: name },
-      );
-      return boundLogTail(text, this.options.logTail);
+      for (let tailLines = lines; ; tailLines = Math.max(1, Math.floor(tailLines / 4))) {
+        const text = await callApi(
+          'read pod log',
+          () =>
+            this.options.clients.core.readNamespacedPodLog({
+              name,
+              namespace: this.namespace,
+              ...(container ? { container } : {}),
+              tailLines,
+              limitBytes: readBytes,
+            }),
+          { namespace: this.namespace, pod: name },
+        );
+        if (Buffer.byteLength(text) < readBytes || tailLines === 1)
+          return boundLogTail(text, this.options.logTail);
+      }
     } catch (error) {
       this.options.logger.warn(
         { err: error, jobName, pod: name },

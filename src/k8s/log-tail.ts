@@ -6,7 +6,7 @@ export interface LogTailLimits {
   bytes: number;
   /** the most bytes kept of one line; a longer line is cut and marked */
   lineBytes: number;
-  /** the most bytes read from the API server (`limitBytes`), whatever the lines hold */
+  /** the most bytes read from the API server in one read (`limitBytes`), whatever the lines hold */
   readBytes: number;
 }
 
