@@ -52,3 +52,11 @@ export type BuildOutcome = RunOutcome | CancelledRun;
 
 /** What starting a run gave: a Job to wait for, or already an outcome (a conflict, a finished Job). */
 export type StartResult = { status: 'started'; job: StartedJob } | RunOutcome;
+
+/** Where a running build's Job stands, read from the cluster (`kjl status <id>`). */
+export interface RunDetail {
+  /** `pending`: its pod has not started (`detail` says why); `gone`: there is no such Job */
+  phase: 'pending' | 'running' | 'finished' | 'gone';
+  pod?: string;
+  detail?: string;
+}

@@ -1,36 +1,39 @@
 import type { Notify } from '../build-notice.js';
-import { targetKey, type QueuedBuild } from '../build-request.js';
-import type { BuildOutcome } from '../build-run.js';
+import type { QueuedBuild } from '../build-request.js';
 import { KjlError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import {
+  BUILD_STATES,
+  describe,
+  ENTRY_STATES_OF,
+  summarize,
+  type BuildState,
+  type BuildStatus,
+  type BuildSummary,
+} from './build-views.js';
 import { announce } from './notices.js';
-import type { BuildStore, DeleteRequestJobs, EntryResult, EntryView, SubmitResult } from './ports.js';
+import type {
+  BuildStore,
+  ClusterView,
+  DeadLetterFilter,
+  DeadLetterQueuePort,
+  EntryState,
+  EntryView,
+  ReplayProgress,
+  SubmitResult,
+} from './ports.js';
 
 export interface BuildServiceOptions {
   store: BuildStore;
   notify: Notify;
-  /** deletes a request's Jobs (cancel); absent where the process has no cluster access */
-  deleteJobs?: DeleteRequestJobs;
+  /** the cluster, read through the API (cancel, a running build's pod, logs); absent: no cluster access */
+  cluster?: ClusterView;
+  /** the SQS dead-letter queue; absent when none is configured */
+  deadLetters?: DeadLetterQueuePort;
+  /** the failure backoff, to tell how long a target still waits */
+  failureBackoffMs: number;
   logger: Logger;
-}
-
-/** What a caller is told about a request. */
-export interface BuildStatus {
-  requestId: string;
-  state: 'queued' | 'waiting' | 'running' | 'succeeded' | 'superseded' | 'failed' | 'cancelled';
-  /** a sentence for people */
-  message: string;
-  target: string;
-  contentHash: string;
-  /** the current (or last) run number */
-  attempt?: number;
-  position?: number;
-  jobName?: string;
-  /** when a waiting request is looked at again (epoch ms) */
-  until?: number;
-  result?: EntryResult;
-  /** how the last run ended (a failure keeps its reason and log tail) */
-  outcome?: BuildOutcome & { run: number };
+  now?: () => number;
 }
 
 export type CancelResult =
@@ -38,44 +41,75 @@ export type CancelResult =
   | { outcome: 'running'; jobs: string[] }
   | { outcome: 'finished'; status: BuildStatus };
 
-/** A request's entry in the failed set. */
-export interface FailedBuild {
-  requestId: string;
-  target: string;
-  contentHash: string;
-  failedAt: number;
-  outcome?: BuildOutcome & { run: number };
-  failedReason?: string;
+/** What `list` takes: states (default all), a target, builds queued since, a page. */
+export interface BuildQuery {
+  states?: readonly BuildState[];
+  target?: string;
+  /** epoch ms: only builds queued at or after */
+  since?: number;
+  /** at most this many (1–1000) */
+  limit: number;
+  /** where the previous page ended */
+  cursor?: string;
 }
 
+export interface BuildPage {
+  builds: BuildSummary[];
+  /** the cursor of the next page, when there may be one */
+  next?: string;
+}
+
+/** The fleet at a glance. */
+export interface FleetStatus {
+  entries: Record<EntryState, number>;
+  limit: number;
+  /** the deployment's unfinished Jobs in the cluster, when the cluster can be read */
+  activeJobs?: number;
+  /** targets still in their failure backoff, and until when (epoch ms) */
+  backoff: { target: string; until: number }[];
+  /** the oldest request waiting to start: its id and how long it has waited */
+  oldestWaiting?: { requestId: string; waitingMs: number };
+}
+
+/** Where the log of `logs` came from. */
+export type LogSource = 'live' | 'tail' | 'none';
+
+const PAGE = 200;
+
 /**
- * The use cases: submit, cancel, replay, status, list. The intake, the command line and the HTTP
- * API call these and nothing else; every notice a use case sends goes through here.
+ * The use cases: submit, cancel, replay, status, list, logs, the fleet, the limit and the SQS
+ * dead-letter queue. The intake, the command line and the HTTP API call these and nothing else;
+ * every notice a use case sends goes through here.
  */
 export class BuildService {
-  constructor(private readonly options: BuildServiceOptions) {}
+  private readonly now: () => number;
+
+  constructor(private readonly options: BuildServiceOptions) {
+    this.now = options.now ?? Date.now;
+  }
 
   /** True when a submit can succeed now. */
   ready(): Promise<boolean> {
     return this.options.store.ready();
   }
 
-  /** Queues a request durably (resolves once Redis has it) and announces it unless it is a duplicate. */
+  /** Queues a request durably (resolves once Redis has it) and announces what became of it. */
   async submit(build: QueuedBuild): Promise<SubmitResult> {
-    const result = await this.options.store.submit(build);
-    if (result.status !== 'duplicate') {
-      await announce(
-        this.options.notify,
-        build,
-        result.attempt ?? 1,
-        { phase: 'queued', ...(result.position ? { queuePosition: result.position } : {}) },
-        this.options.logger.child({ requestId: build.requestId }),
-      );
+    const { store, notify } = this.options;
+    const result = await store.submit(build);
+    const log = this.options.logger.child({ requestId: build.requestId });
+    if (result.status === 'superseded') {
+      const message = `superseded by newer request ${result.by}`;
+      const attempt = (await store.runCount(build.requestId)) + 1;
+      await announce(notify, build, attempt, { phase: 'cancelled', reason: 'Superseded', message }, log);
+    } else if (result.status !== 'duplicate') {
+      const position = result.position ? { queuePosition: result.position } : {};
+      await announce(notify, build, result.attempt ?? 1, { phase: 'queued', ...position }, log);
     }
     return result;
   }
 
-  private async view(requestId: string): Promise<EntryView> {
+  private async entry(requestId: string): Promise<EntryView> {
     const entry = await this.options.store.entry(requestId);
     if (!entry) {
       throw new KjlError('KJL_UNKNOWN_REQUEST', `no request ${requestId} in the queue`, {
@@ -85,84 +119,100 @@ export class BuildService {
     return entry;
   }
 
-  /** Where a request stands, in words a caller can act on. */
+  /** Where a request stands, in words a caller can act on; a running one's pod read from the cluster. */
   async status(requestId: string): Promise<BuildStatus> {
-    const entry = await this.view(requestId);
-    const { store } = this.options;
-    const build = entry.build;
+    const { store, cluster } = this.options;
+    const entry = await this.entry(requestId);
     const cancelled = entry.state !== 'completed' && (await store.isCancelled(requestId));
-    const outcome = build.outcome;
-    const base = {
-      requestId,
-      target: targetKey(build.request),
-      contentHash: build.request.contentHash,
-      ...(build.run ? { attempt: build.run.number } : {}),
-      ...(outcome ? { outcome } : {}),
+    if (entry.state === 'waiting') {
+      const [position, counts, limit] = await Promise.all([
+        store.position(requestId),
+        store.counts(),
+        store.limit(),
+      ]);
+      return describe(entry, { cancelled, ...(position ? { position } : {}), active: counts.active, limit });
+    }
+    const jobName = entry.progress?.state === 'running' ? entry.progress.jobName : entry.build.run?.jobName;
+    const run =
+      entry.state === 'active' && jobName && cluster ? await cluster.describeRun(jobName) : undefined;
+    return describe(entry, { cancelled, ...(run ? { run } : {}) });
+  }
+
+  /** Builds, newest first, by state, target and time: the queue and the history. */
+  async list(query: BuildQuery): Promise<BuildPage> {
+    const states = query.states?.length ? query.states : BUILD_STATES;
+    const entryStates = [...new Set(states.flatMap((state) => ENTRY_STATES_OF[state]))];
+    const builds: BuildSummary[] = [];
+    let cursor = query.cursor;
+    for (;;) {
+      // one entry at a time once the page is nearly full, so that the cursor lands right after it
+      const limit = Math.min(PAGE, Math.max(1, query.limit - builds.length));
+      const page = await this.options.store.entries({
+        states: entryStates,
+        limit,
+        ...(cursor ? { cursor } : {}),
+      });
+      for (const entry of page.entries) {
+        const summary = summarize(entry);
+        const wanted =
+          states.includes(summary.state) &&
+          (query.target === undefined || summary.target === query.target) &&
+          (query.since === undefined || summary.queuedAt >= query.since);
+        if (wanted) builds.push(summary);
+      }
+      cursor = page.cursor;
+      if (builds.length >= query.limit || !cursor) return { builds, ...(cursor ? { next: cursor } : {}) };
+    }
+  }
+
+  /** The fleet at a glance: entries by state, the limit, active Jobs, targets in backoff, the oldest wait. */
+  async fleet(): Promise<FleetStatus> {
+    const { store, cluster, failureBackoffMs } = this.options;
+    const now = this.now();
+    const [entries, limit, failures, oldest, activeJobs] = await Promise.all([
+      store.counts(),
+      store.limit(),
+      store.failures(),
+      store.entries({ states: ['waiting'], limit: 1, oldestFirst: true }),
+      cluster?.unfinishedJobs(),
+    ]);
+    const backoff = failures
+      .map(({ target, failedAt }) => ({ target, until: failedAt + failureBackoffMs }))
+      .filter(({ until }) => until > now)
+      .sort((a, b) => a.until - b.until);
+    const first = oldest.entries[0];
+    return {
+      entries,
+      limit,
+      ...(activeJobs !== undefined ? { activeJobs } : {}),
+      backoff,
+      ...(first
+        ? { oldestWaiting: { requestId: first.build.requestId, waitingMs: now - first.addedAt } }
+        : {}),
     };
-    if (cancelled || (outcome?.status === 'cancelled' && entry.state === 'failed')) {
-      return {
-        ...base,
-        state: 'cancelled',
-        message: entry.state === 'active' ? 'cancelled; its Job is being deleted' : 'cancelled',
-      };
+  }
+
+  /**
+   * A build's log: a running one's from its pod (followed until it ends with `follow`), else the
+   * tail kept with its failure, else what its Job's pod still has. Returns where it came from.
+   */
+  async logs(
+    requestId: string,
+    options: { follow: boolean; signal?: AbortSignal },
+    write: (chunk: string) => void,
+  ): Promise<LogSource> {
+    const entry = await this.entry(requestId);
+    const outcome = entry.build.outcome;
+    const jobName = entry.build.run?.jobName ?? outcome?.jobName;
+    const live = entry.state === 'active' || outcome?.status === 'succeeded';
+    if (live && jobName && this.options.cluster) {
+      if (await this.options.cluster.streamLog(jobName, options, write)) return 'live';
     }
-    switch (entry.state) {
-      case 'waiting': {
-        const [position, counts, limit] = await Promise.all([
-          store.position(requestId),
-          store.counts(),
-          store.limit(),
-        ]);
-        const full =
-          counts.active >= limit ? `; the concurrent job limit (${counts.active}/${limit}) is reached` : '';
-        return {
-          ...base,
-          state: 'queued',
-          ...(position ? { position } : {}),
-          message: `queued${position ? ` at position ${position}` : ''}${full}`,
-        };
-      }
-      case 'delayed': {
-        const progress = entry.progress?.state === 'waiting' ? entry.progress : undefined;
-        const why =
-          progress?.reason ??
-          (outcome?.status === 'failed' ? `retry after ${outcome.reason}` : 'retry backoff');
-        const until = progress?.until ?? entry.dueAt;
-        return {
-          ...base,
-          state: 'waiting',
-          ...(until ? { until } : {}),
-          message: `waiting (${why})${until ? ` until ${new Date(until).toISOString()}` : ''}`,
-        };
-      }
-      case 'active': {
-        const jobName = entry.progress?.state === 'running' ? entry.progress.jobName : build.run?.jobName;
-        return {
-          ...base,
-          state: 'running',
-          ...(jobName ? { jobName } : {}),
-          message: `running${jobName ? ` as Job ${jobName}` : ''}`,
-        };
-      }
-      case 'completed': {
-        const result = entry.result;
-        if (result?.status === 'superseded') {
-          return {
-            ...base,
-            state: 'superseded',
-            result,
-            message: `superseded by newer request ${result.by}`,
-          };
-        }
-        return { ...base, state: 'succeeded', ...(result ? { result } : {}), message: 'succeeded' };
-      }
-      case 'failed':
-        return {
-          ...base,
-          state: 'failed',
-          message: `failed: ${outcome && outcome.status === 'failed' ? `${outcome.reason}: ${outcome.message}` : (entry.failedReason ?? 'unknown')}`,
-        };
+    if (outcome?.status === 'failed' && outcome.logTail.length > 0) {
+      write(`${outcome.logTail.join('\n')}\n`);
+      return 'tail';
     }
+    return 'none';
   }
 
   /**
@@ -171,7 +221,7 @@ export class BuildService {
    */
   async cancel(requestId: string): Promise<CancelResult> {
     const { store } = this.options;
-    const entry = await this.view(requestId);
+    const entry = await this.entry(requestId);
     if (entry.state === 'completed' || entry.state === 'failed') {
       return { outcome: 'finished', status: await this.status(requestId) };
     }
@@ -181,33 +231,20 @@ export class BuildService {
       await store.promote(requestId);
       return { outcome: 'queued' };
     }
-    const jobs = this.options.deleteJobs ? await this.options.deleteJobs(requestId) : [];
+    const jobs = this.options.cluster ? await this.options.cluster.deleteRequestJobs(requestId) : [];
     return { outcome: 'running', jobs };
   }
 
-  /** Builds that failed for good (and cancelled ones), newest first. */
-  async failed(limit = 100): Promise<FailedBuild[]> {
-    const entries = await this.options.store.entries({ states: ['failed'], limit });
-    return entries.map((entry) => ({
-      requestId: entry.build.requestId,
-      target: targetKey(entry.build.request),
-      contentHash: entry.build.request.contentHash,
-      failedAt: entry.finishedAt ?? entry.addedAt,
-      ...(entry.build.outcome ? { outcome: entry.build.outcome } : {}),
-      ...(entry.failedReason ? { failedReason: entry.failedReason } : {}),
-    }));
-  }
-
   /**
-   * Queues failed builds again, each with fresh attempts, and announces each. Returns the request
-   * ids replayed; an id that is not in the failed set is left out.
+   * Queues finished builds again (failed, cancelled; succeeded or superseded ones too when named),
+   * each with fresh attempts, and announces each. Returns the request ids replayed.
    */
   async replay(requestIds: readonly string[]): Promise<string[]> {
     const { store } = this.options;
     const replayed: string[] = [];
     for (const requestId of requestIds) {
       const entry = await store.entry(requestId);
-      if (entry?.state !== 'failed' || !(await store.requeue(requestId))) continue;
+      if (!entry || !(await store.requeue(requestId))) continue;
       const attempt = (await store.runCount(requestId)) + 1;
       await announce(
         this.options.notify,
@@ -219,6 +256,42 @@ export class BuildService {
       replayed.push(requestId);
     }
     return replayed;
+  }
+
+  /** The fleet's concurrent-job limit in force. */
+  limit(): Promise<number> {
+    return this.options.store.limit();
+  }
+
+  /** Sets the fleet's limit (the one writer besides a starting launcher). */
+  async setLimit(limit: number): Promise<void> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+      throw new KjlError('KJL_USAGE', `the limit must be a whole number from 1 to 10000 (got ${limit})`, {
+        context: { limit },
+      });
+    }
+    await this.options.store.setLimit(limit);
+  }
+
+  private deadLetterQueue(): DeadLetterQueuePort {
+    if (!this.options.deadLetters) {
+      throw new KjlError('KJL_NO_DLQ', 'no dead-letter queue is configured (KJL_SQS_DLQ_URL)');
+    }
+    return this.options.deadLetters;
+  }
+
+  /** The messages in the SQS dead-letter queue, without taking them. */
+  deadLetters(filter: DeadLetterFilter = {}) {
+    return this.deadLetterQueue().list(filter);
+  }
+
+  /** Moves dead-lettered messages back to their source queue (the intake checks them again). */
+  replayDeadLetters(filter: DeadLetterFilter = {}, onProgress?: (progress: ReplayProgress) => void) {
+    return this.deadLetterQueue().replay(filter, onProgress);
+  }
+
+  purgeDeadLetters(): Promise<void> {
+    return this.deadLetterQueue().purge();
   }
 
   /**

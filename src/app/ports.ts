@@ -1,5 +1,5 @@
 import type { QueuedBuild } from '../build-request.js';
-import type { RunOutcome, StartResult, StartedJob } from '../build-run.js';
+import type { RunDetail, RunOutcome, StartResult, StartedJob } from '../build-run.js';
 
 /**
  * What the application layer needs from the adapters. The queue adapter (BullMQ on Redis) and the
@@ -87,7 +87,9 @@ export type SubmitStatus =
   /** the same request (target + content hash) is already queued, running or just succeeded */
   | 'duplicate'
   /** the same request had finished (failed, cancelled or superseded): queued again, fresh attempts */
-  | 'requeued';
+  | 'requeued'
+  /** sent before the newest request of its target (`by`): nothing to build */
+  | 'superseded';
 
 export interface SubmitResult {
   status: SubmitStatus;
@@ -96,13 +98,23 @@ export interface SubmitResult {
   position?: number;
   /** the run number the entry will start as (events of that run carry it) */
   attempt?: number;
+  /** the newer request that supersedes it */
+  by?: string;
 }
 
-/** Filters of a list of entries. */
+/** A page of entries of some states: newest first (or oldest first), after `cursor`. */
 export interface EntryQuery {
   states: readonly EntryState[];
-  /** at most this many, newest first */
+  /** where the previous page ended (opaque) */
+  cursor?: string;
   limit: number;
+  oldestFirst?: boolean;
+}
+
+export interface EntryPage {
+  entries: EntryView[];
+  /** the cursor of the next page, when there may be one */
+  cursor?: string;
 }
 
 /**
@@ -116,12 +128,16 @@ export interface BuildStore {
   /** Adds a request durably (resolves once Redis has it), recording it as its target's newest. */
   submit(build: QueuedBuild): Promise<SubmitResult>;
   entry(requestId: string): Promise<EntryView | undefined>;
-  entries(query: EntryQuery): Promise<EntryView[]>;
+  entries(query: EntryQuery): Promise<EntryPage>;
   /** 1-based place among the waiting entries, when waiting */
   position(requestId: string): Promise<number | undefined>;
   counts(): Promise<Record<EntryState, number>>;
   /** The fleet's concurrent-job limit in force. */
   limit(): Promise<number>;
+  /** Sets the fleet's limit (`kjl limit N`). */
+  setLimit(limit: number): Promise<void>;
+  /** Every target's last failure (for the targets in failure backoff). */
+  failures(): Promise<{ target: string; failedAt: number }[]>;
 
   snapshot(requestId: string, target: string): Promise<TargetSnapshot>;
   /** Takes the target for `requestId` when free, already its own, or held by `stale`. */
@@ -165,5 +181,57 @@ export interface BuildCluster {
   unfinishedRequests(): string[];
 }
 
-/** Deletes a request's Jobs through the API (cancel; one-shot commands have no watch). */
-export type DeleteRequestJobs = (requestId: string) => Promise<string[]>;
+/** The cluster read through the API, for one-shot commands and the HTTP API (which run no watch). */
+export interface ClusterView {
+  /** Deletes a request's Jobs (cancel); returns their names. */
+  deleteRequestJobs(requestId: string): Promise<string[]>;
+  /** The deployment's unfinished Jobs. */
+  unfinishedJobs(): Promise<number>;
+  describeRun(jobName: string): Promise<RunDetail>;
+  /** Writes a run's log; with `follow`, until the container ends or `signal` aborts. False: nothing to read. */
+  streamLog(
+    jobName: string,
+    options: { follow: boolean; signal?: AbortSignal },
+    write: (chunk: string) => void,
+  ): Promise<boolean>;
+}
+
+/** A message in the SQS dead-letter queue: one that never became a build request. */
+export interface DeadLetter {
+  messageId: string;
+  /** `kjl-error-code`, when kjl dead-lettered it (the redrive policy moves messages without one) */
+  code?: string;
+  /** `kjl-error-message`: the field and the reason */
+  reason?: string;
+  /** the queue it came from (`kjl-source-queue`, else the configured one) */
+  sourceQueue: string;
+  sentAt?: number;
+  receiveCount?: number;
+  body: string;
+}
+
+export interface DeadLetterFilter {
+  /** at most this many */
+  max?: number;
+  code?: string;
+  messageId?: string;
+}
+
+export interface ReplayProgress {
+  moved: number;
+  /** messages left to move, when known */
+  remaining?: number;
+}
+
+export interface ReplayResult {
+  moved: number;
+  /** `move-task`: SQS moved the whole queue itself; `copy`: received, sent back, deleted, one by one */
+  method: 'move-task' | 'copy';
+}
+
+/** The SQS dead-letter queue. */
+export interface DeadLetterQueuePort {
+  list(filter?: DeadLetterFilter): Promise<DeadLetter[]>;
+  replay(filter?: DeadLetterFilter, onProgress?: (progress: ReplayProgress) => void): Promise<ReplayResult>;
+  purge(): Promise<void>;
+}

@@ -2,7 +2,15 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, KjlError, UsageError } from '../errors.js';
 import { devCommand } from './dev-command.js';
 import { publishCommand } from './publish-command.js';
-import { cancelCommand, failedCommand, statusCommand } from './queue-commands.js';
+import {
+  cancelCommand,
+  failedCommand,
+  limitCommand,
+  listCommand,
+  logsCommand,
+  statusCommand,
+} from './build-commands.js';
+import { deadLetterCommand } from './dlq-command.js';
 import { simClusterCommand } from './sim-cluster-command.js';
 import { startCommand } from './start-command.js';
 
@@ -17,8 +25,12 @@ export function buildProgram(): Command {
     devCommand(),
     publishCommand(),
     statusCommand(),
+    listCommand(),
+    logsCommand(),
     cancelCommand(),
+    limitCommand(),
     failedCommand(),
+    deadLetterCommand(),
     simClusterCommand(),
   ]) {
     program.addCommand(command.exitOverride().showHelpAfterError());

@@ -2,6 +2,7 @@ import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { FastifyInstance } from 'fastify';
 import { BuildLifecycle } from '../app/build-lifecycle.js';
 import { BuildService } from '../app/build-service.js';
+import type { BuildStore, ClusterView, DeadLetterQueuePort } from '../app/ports.js';
 import { awsClientSettings } from '../aws.js';
 import type { Notify } from '../build-notice.js';
 import type { RequestLimits } from '../build-request.js';
@@ -16,7 +17,8 @@ import { JobWatcher } from '../k8s/job-watcher.js';
 import { apiReachable, createKubeClients, loadKubeConfig, type KubeClients } from '../k8s/kube-client.js';
 import { instanceSelector, labelKeys } from '../k8s/labels.js';
 import { OrphanSweeper } from '../k8s/orphan-sweeper.js';
-import { deleteRequestJobs } from '../k8s/request-jobs.js';
+import { ClusterJobs } from '../k8s/cluster-jobs.js';
+import { DeadLetterQueue } from '../intake/dead-letter-queue.js';
 import { loadTemplateCatalog } from '../k8s/template-catalog.js';
 import type { Logger } from '../logger.js';
 import { BuildQueue, type BuildQueueOptions } from '../queue/build-queue.js';
@@ -54,6 +56,7 @@ export function queueOptions(
     ownsLimit: owner,
     durability: owner ? config.redis.durability : 'skip',
     successDedupSeconds: config.queue.successDedupSeconds,
+    history: config.queue.history,
     maxAttempts: config.queue.maxAttempts,
     failureBackoffSeconds: config.queue.failureBackoffSeconds,
     leaseSeconds: config.queue.lockSeconds,
@@ -95,18 +98,37 @@ export function kubeClientsFor(config: Config): KubeClients {
   );
 }
 
-/** Deletes a request's Jobs of this deployment through the API (cancel). */
-export function requestJobsDeleter(config: Config, clients: KubeClients) {
-  return (requestId: string) =>
-    deleteRequestJobs(
-      {
-        clients,
-        namespace: config.k8s.namespace,
-        labelPrefix: config.k8s.labelPrefix,
-        instance: config.k8s.instance,
-      },
-      requestId,
-    );
+/** The deployment's Jobs read through the API (cancel, a running build's pod, logs). */
+export function clusterJobsFor(config: Config, clients: KubeClients): ClusterJobs {
+  return new ClusterJobs({
+    clients,
+    namespace: config.k8s.namespace,
+    labelPrefix: config.k8s.labelPrefix,
+    instance: config.k8s.instance,
+  });
+}
+
+/** The SQS dead-letter queue (`KJL_SQS_DLQ_URL`), when one is configured. */
+export function deadLettersFor(config: Config, sqs: SQSClient): DeadLetterQueue | undefined {
+  if (!config.sqs.dlqUrl) return undefined;
+  return new DeadLetterQueue({
+    sqs,
+    dlqUrl: config.sqs.dlqUrl,
+    ...(config.sqs.queueUrl ? { sourceQueueUrl: config.sqs.queueUrl } : {}),
+  });
+}
+
+/** The application layer's use cases over a store, with what this process can reach. */
+export function buildServiceFor(
+  config: Config,
+  parts: { store: BuildStore; notify: Notify; cluster?: ClusterView; deadLetters?: DeadLetterQueuePort },
+  logger: Logger,
+): BuildService {
+  return new BuildService({
+    ...parts,
+    failureBackoffMs: config.queue.failureBackoffSeconds * 1000,
+    logger: logger.child({ module: 'app' }),
+  });
 }
 
 interface Workers {
@@ -179,7 +201,7 @@ async function startWorkers(
   });
   await worker.waitUntilReady();
   worker.start();
-  const service = new BuildService({ store, notify, logger: workerLog });
+  const service = buildServiceFor(config, { store, notify }, logger);
   const sweeper = new OrphanSweeper({
     clients,
     watcher,
@@ -251,12 +273,17 @@ export async function startRuntime(
       })
     : undefined;
   if (runsWorkers) workers = await startWorkers(config, workerStore!, notify, logger);
-  const service = new BuildService({
-    store: (intakeStore ?? workerStore)!,
-    notify,
-    ...(workers ? { deleteJobs: requestJobsDeleter(config, workers.clients) } : {}),
-    logger: logger.child({ module: 'app' }),
-  });
+  const deadLetters = sqs ? deadLettersFor(config, sqs) : undefined;
+  const service = buildServiceFor(
+    config,
+    {
+      store: (intakeStore ?? workerStore)!,
+      notify,
+      ...(workers ? { cluster: clusterJobsFor(config, workers.clients) } : {}),
+      ...(deadLetters ? { deadLetters } : {}),
+    },
+    logger,
+  );
   let intake: SqsIntake | undefined;
   if (sqs) {
     const queueUrl = config.sqs.queueUrl!;

@@ -20,6 +20,21 @@ const list = z
   .pipe(
     z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'names are lower-case letters, digits and -')).min(1),
   );
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+/** `<age>,<count>`: `7d,10000` → { ageSeconds: 604800, count: 10000 }. */
+const retention = z
+  .string()
+  .regex(/^\s*\d+[smhd]\s*,\s*\d+\s*$/, 'must be <age>,<count> with the age in s, m, h or d (e.g. 7d,10000)')
+  .transform((value) => {
+    const [age, count] = value.split(',').map((part) => part.trim()) as [string, string];
+    return { ageSeconds: Number(age.slice(0, -1)) * UNIT_SECONDS[age.at(-1)!]!, count: Number(count) };
+  })
+  .pipe(
+    z.object({
+      ageSeconds: z.number().int().min(60, 'the age must be at least 1m'),
+      count: z.number().int().min(1, 'the count must be at least 1'),
+    }),
+  );
 const quantity = z.string().regex(/^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/, 'must be a Kubernetes quantity');
 const DEFAULT_TEMPLATES_DIR = fileURLToPath(new URL('../../templates', import.meta.url));
 
@@ -161,6 +176,13 @@ export const SETTINGS = [
     path: 'queue.successDedupSeconds',
     schema: int(0).default(3600),
     doc: 'How long a succeeded build keeps an identical request (same target, same content hash) from running again.',
+  },
+  {
+    env: 'KJL_HISTORY_RETENTION',
+    path: 'queue.history',
+    schema: retention.default({ ageSeconds: 7 * 24 * 3600, count: 10_000 }),
+    defaultText: '`7d,10000`',
+    doc: 'How long finished builds (succeeded, failed, cancelled, superseded) stay queryable (`kjl list`, `GET /api/v1/builds`), and how many at most: `<age>,<count>`, the age in `s`, `m`, `h` or `d`.',
   },
   // Kubernetes
   {

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import { sendToDeadLetter, type Rejected } from './dead-letter.js';
 import { parseMessage, type ParseOptions } from './parse-message.js';
 
-/** What became of a request: `queued`, `duplicate`, `requeued`. */
+/** What became of a request: `queued`, `duplicate`, `requeued`, `superseded`. */
 export interface SubmitOutcome {
   status: string;
 }
@@ -22,6 +22,8 @@ export interface IntakeCounts {
   received: number;
   queued: number;
   deduplicated: number;
+  /** sent before a newer request of the same target: nothing to build */
+  superseded: number;
   invalid: number;
   deadLettered: number;
   /** messages kept in SQS because the queue could not take them */
@@ -55,6 +57,7 @@ export class SqsIntake {
     received: 0,
     queued: 0,
     deduplicated: 0,
+    superseded: 0,
     invalid: 0,
     deadLettered: 0,
     deferred: 0,
@@ -142,6 +145,7 @@ export class SqsIntake {
         const { status } = outcome;
         this.failures = 0;
         if (status === 'duplicate') this.counts.deduplicated += 1;
+        else if (status === 'superseded') this.counts.superseded += 1;
         else this.counts.queued += 1;
         log.info({ status, target: targetKey(build.request) }, 'request accepted');
         done.push(message);

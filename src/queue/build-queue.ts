@@ -2,6 +2,7 @@ import { Queue, type Job, type JobsOptions, type JobType } from 'bullmq';
 import { Redis } from 'ioredis';
 import type {
   BuildStore,
+  EntryPage,
   EntryProgress,
   EntryQuery,
   EntryResult,
@@ -34,8 +35,10 @@ export interface BuildQueueOptions {
   ownsLimit: boolean;
   /** what to do when Redis could lose acknowledged requests; `skip`: do not look */
   durability: 'strict' | 'warn' | 'skip';
-  /** how long a succeeded entry is kept, so that an identical request is recognised as a duplicate */
+  /** how long after its success an identical request is a duplicate */
   successDedupSeconds: number;
+  /** how long, and how many, finished entries are kept (the history) */
+  history: { ageSeconds: number; count: number };
   /** attempts of a build whose failures are retryable */
   maxAttempts: number;
   /** delay before a retryable failure is tried again */
@@ -45,7 +48,6 @@ export interface BuildQueueOptions {
   logger: Logger;
 }
 
-const ONE_WEEK_SECONDS = 7 * 24 * 3600;
 const STATE_OF: Partial<Record<string, EntryState>> = {
   waiting: 'waiting',
   prioritized: 'waiting',
@@ -190,8 +192,8 @@ export class BuildQueue implements BuildStore {
       jobId: requestId,
       attempts: this.options.maxAttempts,
       backoff: { type: 'fixed', delay: this.options.failureBackoffSeconds * 1000 },
-      removeOnComplete: { age: Math.max(1, this.options.successDedupSeconds) },
-      removeOnFail: { age: ONE_WEEK_SECONDS },
+      removeOnComplete: { age: this.options.history.ageSeconds, count: this.options.history.count },
+      removeOnFail: { age: this.options.history.ageSeconds, count: this.options.history.count },
     };
   }
 
@@ -202,7 +204,7 @@ export class BuildQueue implements BuildStore {
       'submit',
       async () => {
         // The newest message wins, also when it repeats a request that is still queued.
-        const previous = await this.records.recordLatest(
+        const { previous, newest } = await this.records.recordLatest(
           target,
           requestId,
           build.origin.sentAt ?? build.origin.receivedAt,
@@ -210,12 +212,16 @@ export class BuildQueue implements BuildStore {
         const existing = await this.queue.getJob(requestId);
         const state = existing ? STATE_OF[await existing.getState()] : undefined;
         if (existing && state && PENDING.has(state)) return { status: 'duplicate', requestId };
+        // Sent before the target's newest request: it would only be superseded.
+        if (!newest && previous !== requestId) return { status: 'superseded', requestId, by: previous! };
         // Just succeeded and the target's newest content until now: nothing to build. A superseded
         // entry, or content the target had moved away from, is built again.
         if (existing && state === 'completed') {
           const result = existing.returnvalue as EntryResult | undefined;
-          if (result?.status !== 'superseded' && previous === requestId)
+          const recent = Date.now() - (existing.finishedOn ?? 0) < this.options.successDedupSeconds * 1000;
+          if (result?.status !== 'superseded' && previous === requestId && recent) {
             return { status: 'duplicate', requestId };
+          }
         }
         await this.records.clearCancelled(requestId);
         const again = existing !== undefined && (state === 'completed' || state === 'failed');
@@ -291,13 +297,53 @@ export class BuildQueue implements BuildStore {
     );
   }
 
-  async entries(query: EntryQuery): Promise<EntryView[]> {
+  /**
+   * A page of entries of some states, newest first (or oldest first): each BullMQ list is read from
+   * its own offset (kept in the cursor) and the pages are merged by time — finished entries by when
+   * they finished, running ones by when they started, waiting ones by when they were queued.
+   */
+  async entries(query: EntryQuery): Promise<EntryPage> {
     return this.call('list entries', async () => {
       const types = [...new Set(query.states.flatMap((state) => BULL_TYPES[state]))];
-      const jobs = (await this.queue.getJobs(types, 0, query.limit - 1, false)) as Job<QueuedBuild>[];
-      const views = await Promise.all(jobs.filter(Boolean).map((job) => this.view(job)));
-      return views.filter((view): view is EntryView => view !== undefined);
+      const offsets: Record<string, number> = query.cursor
+        ? (JSON.parse(query.cursor) as Record<string, number>)
+        : {};
+      const fetched = await Promise.all(
+        types.map(async (type) => {
+          const start = offsets[type] ?? 0;
+          const jobs = (await this.queue.getJobs(
+            type,
+            start,
+            start + query.limit - 1,
+            query.oldestFirst ?? false,
+          )) as (Job<QueuedBuild> | undefined)[];
+          return {
+            type,
+            jobs: jobs.filter((job): job is Job<QueuedBuild> => job !== undefined),
+            full: jobs.length === query.limit,
+          };
+        }),
+      );
+      const timeOf = (job: Job<QueuedBuild>) => job.finishedOn ?? job.processedOn ?? job.timestamp;
+      const merged = fetched
+        .flatMap(({ type, jobs }) => jobs.map((job) => ({ type, job })))
+        .sort((a, b) => (query.oldestFirst ? timeOf(a.job) - timeOf(b.job) : timeOf(b.job) - timeOf(a.job)))
+        .slice(0, query.limit);
+      const next = { ...offsets };
+      for (const { type } of merged) next[type] = (next[type] ?? 0) + 1;
+      const more = fetched.some(
+        ({ type, jobs, full }) => full || (next[type] ?? 0) - (offsets[type] ?? 0) < jobs.length,
+      );
+      const views = await Promise.all(merged.map(({ job }) => this.view(job)));
+      return {
+        entries: views.filter((view): view is EntryView => view !== undefined),
+        ...(more ? { cursor: JSON.stringify(next) } : {}),
+      };
     });
+  }
+
+  async failures(): Promise<{ target: string; failedAt: number }[]> {
+    return this.call('read failures', () => this.records.failures());
   }
 
   async position(requestId: string): Promise<number | undefined> {

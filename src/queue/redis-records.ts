@@ -6,11 +6,13 @@ export const RECORD_TTL_MS = 8 * 24 * 3600 * 1000;
 const RECORD_LATEST = `
 local prev = redis.call('HGET', KEYS[1], 'latest') or ''
 local at = tonumber(redis.call('HGET', KEYS[1], 'latestAt') or '-1')
+local newest = 0
 if tonumber(ARGV[2]) >= at then
   redis.call('HSET', KEYS[1], 'latest', ARGV[1], 'latestAt', ARGV[2])
+  newest = 1
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return prev`;
+return {prev, newest}`;
 
 const COMPARE_AND_SET = `
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -58,7 +60,7 @@ redis.call('ZADD', KEYS[1], now + lease, self)
 return 1`;
 
 interface RecordCommands {
-  kjlRecordLatest(key: string, requestId: string, at: string, ttl: string): Promise<string>;
+  kjlRecordLatest(key: string, requestId: string, at: string, ttl: string): Promise<[string, number]>;
   kjlCompareAndSet(key: string, field: string, expected: string, next: string, ttl: string): Promise<number>;
   kjlReserve(slots: string, meta: string, ...args: string[]): Promise<number>;
   kjlClaimRun(counter: string, claims: string, queueAttempt: string, ttl: string): Promise<number>;
@@ -107,15 +109,22 @@ export class RedisRecords {
     return `${this.base}:slots`;
   }
 
-  /** Records `requestId` as the target's newest unless a later-sent one is; returns the previous newest. */
-  async recordLatest(target: string, requestId: string, sentAt: number): Promise<string | undefined> {
-    const previous = await this.commands.kjlRecordLatest(
+  /**
+   * Records `requestId` as the target's newest unless a later-sent one is: returns the previous
+   * newest, and whether `requestId` is the newest now.
+   */
+  async recordLatest(
+    target: string,
+    requestId: string,
+    sentAt: number,
+  ): Promise<{ previous?: string; newest: boolean }> {
+    const [previous, newest] = await this.commands.kjlRecordLatest(
       this.targetKey(target),
       requestId,
       String(sentAt),
       this.ttl,
     );
-    return previous || undefined;
+    return { ...(previous ? { previous } : {}), newest: newest === 1 };
   }
 
   async target(target: string): Promise<TargetRecord> {
@@ -216,6 +225,23 @@ export class RedisRecords {
 
   async releaseSlot(requestId: string): Promise<void> {
     await this.redis.zrem(this.slotsKey, requestId);
+  }
+
+  /** Every target's last failure, by a scan of the target records. */
+  async failures(): Promise<{ target: string; failedAt: number }[]> {
+    const prefix = `${this.base}:target:`;
+    const found: { target: string; failedAt: number }[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const values = await Promise.all(keys.map((key) => this.redis.hget(key, 'failedAt')));
+      keys.forEach((key, index) => {
+        if (values[index]) found.push({ target: key.slice(prefix.length), failedAt: Number(values[index]) });
+      });
+    } while (cursor !== '0');
+    return found;
   }
 
   /** Held, unexpired reservations. */

@@ -26,7 +26,7 @@ describe('the concurrent job limit', () => {
       const status = await launcher.service.status(eleventh).catch(() => undefined);
       return status?.state === 'queued' ? status : undefined;
     });
-    expect(queued.message).toBe('queued at position 1; the concurrent job limit (10/10) is reached');
+    expect(queued.summary).toBe('queued at position 1; the concurrent job limit (10/10) is reached');
     expect(stored(stack.infra, setup, 'jobs')).toHaveLength(10);
 
     const events = await setup.waitForEvents(
@@ -74,7 +74,7 @@ describe('dedup per target', () => {
     const created = stack.infra.cluster.stats().jobsCreated;
     expect(created[jobNameFor(newer)]).toBe(1);
     expect(created[jobNameFor(older)]).toBeUndefined();
-    expect((await launcher.service.status(requestIdOf(older))).message).toBe(
+    expect((await launcher.service.status(requestIdOf(older))).summary).toBe(
       `superseded by newer request ${requestIdOf(newer)}`,
     );
     expect(ofType(setup.events, 'cancelled', requestIdOf(older))[0]!.data.reason).toBe('Superseded');
