@@ -195,7 +195,8 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
     'Redis could not be reached (the URL is named): the intake keeps the SQS message (received again later); a command reports it and exits 1 within seconds.',
   KJL_SQS_ERROR: 'An SQS call failed (send, dead-letter); the queue URL is in the context.',
   KJL_UNKNOWN_REQUEST: 'No queue entry has that request id (`kjl status`, `kjl cancel`, `kjl logs`).',
-  KJL_NO_DLQ: 'A dead-letter command or API call, but no dead-letter queue is configured (`KJL_SQS_DLQ_URL`).',
+  KJL_NO_DLQ:
+    'A dead-letter command or API call, but no dead-letter queue is configured (`KJL_SQS_DLQ_URL`).',
   KJL_K8S_API: 'A Kubernetes API call failed after its retries; status, reason and Job are in the context.',
   KJL_K8S_CONFIG: 'No Kubernetes configuration: no in-cluster service account and no kubeconfig.',
   KJL_TEMPLATE_INVALID: 'A Job template of the allowlist is missing or invalid (file and field named).',

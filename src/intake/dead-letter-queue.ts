@@ -192,12 +192,17 @@ export class DeadLetterQueue implements DeadLetterQueuePort {
     }
   }
 
-  /** Receive → send to the source → delete, one message at a time; the kjl attributes removed. */
+  /**
+   * Receive → send to the source → delete, one message at a time; the kjl attributes removed. Only
+   * messages that were in the DLQ when the replay started move: one that is still invalid comes
+   * straight back, and must not go round again.
+   */
   private async copy(
     filter: DeadLetterFilter,
     onProgress?: (progress: ReplayProgress) => void,
   ): Promise<number> {
     const { sqs, dlqUrl } = this.options;
+    const startedAt = Date.now();
     const visibility = this.options.visibilitySeconds ?? 60;
     let moved = 0;
     const skipped: Message[] = [];
@@ -207,7 +212,7 @@ export class DeadLetterQueue implements DeadLetterQueuePort {
       for (const message of batch) {
         if (moved >= (filter.max ?? Infinity)) break;
         const letter = view(message, this.options.sourceQueueUrl);
-        if (!matches(letter, filter) || !letter.sourceQueue) {
+        if (!matches(letter, filter) || !letter.sourceQueue || (letter.sentAt ?? 0) > startedAt) {
           skipped.push(message);
           continue;
         }

@@ -46,6 +46,8 @@ export interface KjlProcess {
   /** resolves when the output matches `pattern` */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** resolves with the exit code once the process ends by itself */
+  exited: Promise<number | null>;
 }
 
 export function spawnKjl(
@@ -63,6 +65,7 @@ export function spawnKjl(
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     child,
+    exited,
     output: () => output,
     async waitFor(pattern, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
