@@ -64,8 +64,19 @@ function hasDotSegment(url: string): boolean {
   return decoded.split(/[/\\]/).some((segment) => segment === '.' || segment === '..');
 }
 
-/** The schema of a build request (a CloudEvent's `data`). Unknown fields are rejected. */
+const schemas = new WeakMap<RequestLimits, ReturnType<typeof makeSchema>>();
+
+/**
+ * The schema of a build request (a CloudEvent's `data`). Unknown fields are rejected. Built once
+ * per limits object: a zod schema costs far more to build than to run.
+ */
 export function buildRequestSchema(limits: RequestLimits) {
+  let schema = schemas.get(limits);
+  if (!schema) schemas.set(limits, (schema = makeSchema(limits)));
+  return schema;
+}
+
+function makeSchema(limits: RequestLimits) {
   return z.strictObject({
     thirdPartyId: id,
     parserId: id,

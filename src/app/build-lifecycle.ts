@@ -27,8 +27,8 @@ type RecordedOutcome = BuildOutcome & { run: number };
  * 1. the run number is recorded on the entry before its Job is created, so a worker that takes
  *    the entry over adopts that Job instead of creating another;
  * 2. the outcome is classified and the log tail captured, then the outcome is recorded on the
- *    entry, then announced, then the slot and the target are given back, and only then is a
- *    failed Job deleted (a failed delete is the sweep's, never the build's outcome);
+ *    entry, then the slot and the target are given back, then the outcome is announced, and only
+ *    then is a failed Job deleted (a failed delete is the sweep's, never the build's outcome);
  * 3. an entry taken over with its outcome recorded is finished from that record: nothing is
  *    created, the announcements repeat with the same event ids.
  *
@@ -185,12 +185,24 @@ export class BuildLifecycle {
     maxAttempts: number,
     log: Logger,
   ): Promise<Verdict> {
-    const recorded: RecordedOutcome = { ...outcome, run };
+    // a failure that will be retried keeps no log tail: live entries stay small
+    const kept =
+      outcome.status === 'failed' && this.willRetry(outcome, entry, maxAttempts)
+        ? { ...outcome, logTail: [] }
+        : outcome;
+    const recorded: RecordedOutcome = { ...kept, run };
     await entry.save({ ...entry.build, outcome: recorded });
     return this.finish(entry, recorded, maxAttempts, log);
   }
 
-  /** Announces a recorded outcome, gives back the slot and the target, deletes a failed Job. */
+  private willRetry(outcome: { retryable: boolean }, entry: ActiveEntry, maxAttempts: number): boolean {
+    return outcome.retryable && entry.attemptsMade + 1 < maxAttempts;
+  }
+
+  /**
+   * Finishes a recorded outcome: gives back the slot and the target at once (the Job has ended, its
+   * outcome is durable), announces it, then deletes a failed Job.
+   */
   private async finish(
     entry: ActiveEntry,
     outcome: RecordedOutcome,
@@ -202,11 +214,19 @@ export class BuildLifecycle {
     const { requestId } = build;
     const target = targetKey(build.request);
     const { run } = outcome;
+    await Promise.all([
+      store.releaseSlot(requestId),
+      store.release(target, requestId),
+      outcome.status === 'succeeded'
+        ? store.clearFailure(target)
+        : outcome.status === 'failed'
+          ? store.recordFailure(target, outcome.finishedAt)
+          : undefined,
+    ]);
     let verdict: Verdict;
     if (outcome.status === 'succeeded') {
       const { status: _status, run: _run, ...details } = outcome;
       await announce(notify, build, run, { phase: 'succeeded', ...details }, log);
-      await store.clearFailure(target);
       verdict = {
         kind: 'completed',
         result: {
@@ -222,19 +242,16 @@ export class BuildLifecycle {
       await announce(notify, build, run, { phase: 'cancelled', ...details }, log);
       verdict = { kind: 'failed', reason: `Cancelled: ${outcome.message}` };
     } else {
-      const willRetry = outcome.retryable && entry.attemptsMade + 1 < maxAttempts;
+      const willRetry = this.willRetry(outcome, entry, maxAttempts);
       const { status: _status, run: _run, logTail: _logTail, ...details } = outcome;
       log.info(
         { reason: outcome.reason, willRetry, attempt: run },
         willRetry ? 'build failed; will retry after the backoff' : 'build failed for good',
       );
       await announce(notify, build, run, { phase: 'failed', ...details, willRetry }, log);
-      await store.recordFailure(target, outcome.finishedAt);
       const text = `${outcome.reason}: ${outcome.message}`;
       verdict = willRetry ? { kind: 'retry', reason: text } : { kind: 'failed', reason: text };
     }
-    await store.releaseSlot(requestId);
-    await store.release(target, requestId);
     if (outcome.status !== 'succeeded' && outcome.jobName) await cluster.cleanup(outcome.jobName);
     return verdict;
   }
