@@ -96,6 +96,7 @@ export function kubeClientsFor(config: Config): KubeClients {
       ...(config.k8s.serviceHost ? { serviceHost: config.k8s.serviceHost } : {}),
       ...(config.k8s.servicePort ? { servicePort: config.k8s.servicePort } : {}),
       ...(config.k8s.kubeconfigEnv ? { kubeconfigEnv: config.k8s.kubeconfigEnv } : {}),
+      limits: { qps: config.k8s.qps, burst: config.k8s.burst, connections: config.k8s.connections },
     }),
   );
 }
@@ -324,6 +325,7 @@ export async function startRuntime(
       await workers?.worker.close(() => workers.lifecycle.stop(graceMs / 4));
       await bounded(1000, async () => workers?.leave());
       await bounded(2000, async () => workers?.watcher.stop());
+      await bounded(1000, async () => workers?.clients.close());
       await bounded(2000, async () => http?.close());
       await Promise.all(stores.map((store) => store.close()));
       await bounded(2000, () => events.close());
