@@ -29,6 +29,8 @@ export interface FailedRun {
   message: string;
   retryable: boolean;
   jobName?: string;
+  /** the uid of the run's Job: its cleanup deletes that Job, never a newer one of the same name */
+  jobUid?: string;
   image?: string;
   exitCode?: number;
   /** the last lines of the main container's log (bounded in lines and bytes) */
@@ -42,6 +44,7 @@ export interface CancelledRun {
   reason: CancelReason;
   message: string;
   jobName?: string;
+  jobUid?: string;
   startedAt?: number;
   finishedAt: number;
 }
@@ -50,8 +53,12 @@ export interface CancelledRun {
 export type RunOutcome = SucceededRun | FailedRun;
 export type BuildOutcome = RunOutcome | CancelledRun;
 
-/** What starting a run gave: a Job to wait for, or already an outcome (a conflict, a finished Job). */
-export type StartResult = { status: 'started'; job: StartedJob } | RunOutcome;
+/**
+ * What starting a run gave: a Job to wait for, already an outcome (a conflict, a finished Job), or
+ * `unavailable`: the API could not say whether the Job exists (try the same run again later).
+ */
+export type StartResult =
+  { status: 'started'; job: StartedJob } | RunOutcome | { status: 'unavailable'; message: string };
 
 /** Where a running build's Job stands, read from the cluster (`kjl status <id>`). */
 export interface RunDetail {

@@ -195,6 +195,8 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
     'Redis could not be reached (the URL is named): the intake keeps the SQS message (received again later); a command reports it and exits 1 within seconds.',
   KJL_SQS_ERROR: 'An SQS call failed (send, dead-letter); the queue URL is in the context.',
   KJL_UNKNOWN_REQUEST: 'No queue entry has that request id (`kjl status`, `kjl cancel`, `kjl logs`).',
+  KJL_LEASE_LOST:
+    'A worker lost its lease on a build (another took it over while it could not reach Redis); it stops acting on it. Logged, never shown to a user.',
   KJL_NO_DLQ:
     'A dead-letter command or API call, but no dead-letter queue is configured (`KJL_SQS_DLQ_URL`).',
   KJL_K8S_API: 'A Kubernetes API call failed after its retries; status, reason and Job are in the context.',

@@ -20,6 +20,9 @@ export interface BuildLifecycleOptions {
 
 type RecordedOutcome = BuildOutcome & { run: number };
 
+/** How soon a run the API could not start, or an outcome the events sink did not take, is tried again. */
+const RETRY_LATER_MS = 10_000;
+
 /**
  * What a worker does with a queue entry: the dedup and backoff policy, a slot under the fleet's
  * limit, then the run itself, in the order that keeps "exactly once" through any crash:
@@ -87,12 +90,14 @@ export class BuildLifecycle {
     switch (decision.action) {
       case 'cancel': {
         const message = decision.running ? 'cancelled while running' : 'cancelled while queued';
-        const run = current?.number ?? (await store.runCount(requestId)) + 1;
+        // a started run's Job may run (its name maybe not recorded yet): gone before the target is free
+        if (current) await cluster.removeRun(build);
+        const run = current?.number ?? (await store.claimRun(requestId, entry.attemptsMade));
         return this.conclude(entry, run, cancelled('Cancelled', message, now, current), maxAttempts, log);
       }
       case 'supersede': {
         log.info({ by: decision.by }, 'superseded by newer content');
-        const run = (await store.runCount(requestId)) + 1;
+        const run = await store.claimRun(requestId, entry.attemptsMade);
         const message = `superseded by newer request ${decision.by}`;
         await announce(
           this.options.notify,
@@ -122,7 +127,14 @@ export class BuildLifecycle {
       queueAttempt: entry.attemptsMade,
     };
     if (!current) await entry.save({ ...entry.build, run });
-    const started = await cluster.start(entry.build, run.number);
+    const started = await cluster.start(entry.build, run.number, {
+      adoptOnly: current?.jobName !== undefined,
+    });
+    if (started.status === 'unavailable') {
+      // the Job may exist: keep the target and the slot, and try the same run again (it adopts)
+      log.warn({ reason: started.message }, 'the Kubernetes API could not start the run; trying again');
+      return this.delay(entry, this.now() + RETRY_LATER_MS, `Kubernetes API unavailable: ${started.message}`);
+    }
     if (started.status !== 'started') return this.conclude(entry, run.number, started, maxAttempts, log);
     const job = started.job;
     if (!current?.jobName) {
@@ -214,6 +226,11 @@ export class BuildLifecycle {
     const { requestId } = build;
     const target = targetKey(build.request);
     const { run } = outcome;
+    // what follows frees the target and deletes Jobs: only the worker that holds the entry may
+    await entry.assertLease();
+    // a cancelled run's Job may still run: gone first, then its target is free for the next one
+    if (outcome.status === 'cancelled' && outcome.jobName)
+      await cluster.cleanup(outcome.jobName, outcome.jobUid);
     await Promise.all([
       store.releaseSlot(requestId),
       store.release(target, requestId),
@@ -224,9 +241,10 @@ export class BuildLifecycle {
           : undefined,
     ]);
     let verdict: Verdict;
+    let sent: boolean;
     if (outcome.status === 'succeeded') {
       const { status: _status, run: _run, ...details } = outcome;
-      await announce(notify, build, run, { phase: 'succeeded', ...details }, log);
+      sent = await announce(notify, build, run, { phase: 'succeeded', ...details }, log);
       verdict = {
         kind: 'completed',
         result: {
@@ -239,7 +257,7 @@ export class BuildLifecycle {
       };
     } else if (outcome.status === 'cancelled') {
       const { status: _status, run: _run, ...details } = outcome;
-      await announce(notify, build, run, { phase: 'cancelled', ...details }, log);
+      sent = await announce(notify, build, run, { phase: 'cancelled', ...details }, log);
       verdict = { kind: 'failed', reason: `Cancelled: ${outcome.message}` };
     } else {
       const willRetry = this.willRetry(outcome, entry, maxAttempts);
@@ -248,11 +266,16 @@ export class BuildLifecycle {
         { reason: outcome.reason, willRetry, attempt: run },
         willRetry ? 'build failed; will retry after the backoff' : 'build failed for good',
       );
-      await announce(notify, build, run, { phase: 'failed', ...details, willRetry }, log);
+      sent = await announce(notify, build, run, { phase: 'failed', ...details, willRetry }, log);
       const text = `${outcome.reason}: ${outcome.message}`;
       verdict = willRetry ? { kind: 'retry', reason: text } : { kind: 'failed', reason: text };
     }
-    if (outcome.status !== 'succeeded' && outcome.jobName) await cluster.cleanup(outcome.jobName);
+    if (outcome.status === 'failed' && outcome.jobName)
+      await cluster.cleanup(outcome.jobName, outcome.jobUid);
+    // the final event did not go out: the entry waits (not an attempt) and, taken again, finishes
+    // from its record, announcing again under the same id
+    if (!sent)
+      return this.delay(entry, this.now() + RETRY_LATER_MS, 'the events sink did not take the outcome');
     return verdict;
   }
 }
@@ -272,6 +295,7 @@ function cancelled(
     message,
     finishedAt,
     ...(jobName ? { jobName } : {}),
+    ...(job ? { jobUid: job.uid } : {}),
     ...(startedAt !== undefined ? { startedAt } : {}),
   };
 }

@@ -100,7 +100,11 @@ export class BuildService {
     const log = this.options.logger.child({ requestId: build.requestId });
     if (result.status === 'superseded') {
       const message = `superseded by newer request ${result.by}`;
-      const attempt = (await store.runCount(build.requestId)) + 1;
+      // a run number of its own, so that its event id is never another life's
+      const attempt = await store.claimRun(
+        build.requestId,
+        `superseded-${build.origin.sentAt ?? build.origin.receivedAt}`,
+      );
       await announce(notify, build, attempt, { phase: 'cancelled', reason: 'Superseded', message }, log);
     } else if (result.status !== 'duplicate') {
       const position = result.position ? { queuePosition: result.position } : {};
@@ -220,18 +224,25 @@ export class BuildService {
    * worker records and announces the cancellation once the Job is gone.
    */
   async cancel(requestId: string): Promise<CancelResult> {
-    const { store } = this.options;
+    const { store, cluster } = this.options;
+    if (['completed', 'failed'].includes((await this.entry(requestId)).state)) {
+      return { outcome: 'finished', status: await this.status(requestId) };
+    }
+    // marked, then read again: a worker that looks after the mark sees it, and a Job a worker
+    // created before it is found below
+    await store.markCancelled(requestId);
     const entry = await this.entry(requestId);
     if (entry.state === 'completed' || entry.state === 'failed') {
       return { outcome: 'finished', status: await this.status(requestId) };
     }
-    await store.markCancelled(requestId);
+    // a started build's Job may run whatever its entry's state (taken back, released at a stop,
+    // waiting for a slot): delete it now; the worker that ends the entry announces the cancel
+    const jobs = entry.build.run && cluster ? await cluster.deleteRequestJobs(requestId) : [];
     if (entry.state !== 'active') {
-      // a worker ends it now (and announces it) rather than when it was due
+      // a worker ends it now rather than when it was due
       await store.promote(requestId);
-      return { outcome: 'queued' };
+      return jobs.length ? { outcome: 'running', jobs } : { outcome: 'queued' };
     }
-    const jobs = this.options.cluster ? await this.options.cluster.deleteRequestJobs(requestId) : [];
     return { outcome: 'running', jobs };
   }
 

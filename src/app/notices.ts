@@ -23,8 +23,9 @@ export function noticeOf(build: QueuedBuild, attempt: number, details: NoticeDet
 }
 
 /**
- * Sends a notice. A notice that cannot be delivered (after the sink's own retries) is logged and
- * never fails or repeats a build.
+ * Sends a notice; false when it could not be delivered (after the sink's own retries). It is logged
+ * and never fails or repeats a build: a final notice that did not go out is sent again later, with
+ * the same id, from the outcome recorded on the entry.
  */
 export async function announce(
   notify: Notify,
@@ -32,10 +33,12 @@ export async function announce(
   attempt: number,
   details: NoticeDetails,
   log: Logger,
-): Promise<void> {
+): Promise<boolean> {
   try {
     await notify(noticeOf(build, attempt, details));
+    return true;
   } catch (error) {
     log.warn({ err: error, requestId: build.requestId, phase: details.phase }, 'could not send build notice');
+    return false;
   }
 }

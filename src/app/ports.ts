@@ -51,6 +51,8 @@ export interface ActiveEntry {
    * the entry over while this one could not reach Redis to renew its lease).
    */
   reload(): Promise<QueuedBuild>;
+  /** Throws when this worker no longer holds the entry's lease (another took it over). */
+  assertLease(): Promise<void>;
   /** what the worker is doing (best effort, for status) */
   progress(progress: EntryProgress): Promise<void>;
 }
@@ -159,7 +161,7 @@ export interface BuildStore {
    * The run number of a request's queue attempt (1, 2, … across retries and replays): the same for
    * every worker that claims the same attempt, a new one for a new attempt.
    */
-  claimRun(requestId: string, queueAttempt: number): Promise<number>;
+  claimRun(requestId: string, queueAttempt: number | string): Promise<number>;
   runCount(requestId: string): Promise<number>;
   markCancelled(requestId: string): Promise<void>;
   isCancelled(requestId: string): Promise<boolean>;
@@ -171,12 +173,15 @@ export interface BuildStore {
 
 /** The cluster side of a run (a worker process has one; it watches the cluster). */
 export interface BuildCluster {
-  start(build: QueuedBuild, run: number): Promise<StartResult>;
+  start(build: QueuedBuild, run: number, options?: { adoptOnly?: boolean }): Promise<StartResult>;
   /** Resolves undefined when `signal` aborts first. */
   outcome(job: StartedJob, signal: AbortSignal): Promise<RunOutcome | undefined>;
   deleteJob(jobName: string): Promise<void>;
+  /** Deletes a request's Job under its deterministic name, whatever run it belongs to (a cancel). */
+  removeRun(build: QueuedBuild): Promise<void>;
   /** Deletes a finished run's Job; never throws (what is left is the sweep's). */
-  cleanup(jobName: string): Promise<void>;
+  /** (`uid`: only that Job, never a newer one of the same name) */
+  cleanup(jobName: string, uid?: string): Promise<void>;
   /** Request ids of this deployment's unfinished Jobs, from the watch cache. */
   unfinishedRequests(): string[];
 }

@@ -333,8 +333,8 @@ export const SETTINGS = [
   {
     env: 'KJL_JOB_TTL_SECONDS',
     path: 'k8s.ttlSecondsAfterFinished',
-    schema: int(0).default(86_400),
-    doc: '`ttlSecondsAfterFinished` of every Job: how long a succeeded Job stays (failed ones are deleted by kjl once their logs are kept).',
+    schema: int(600).default(86_400),
+    doc: '`ttlSecondsAfterFinished` of every Job: how long a succeeded Job stays (failed ones are deleted by kjl once their logs are kept). At least 600: a worker that takes a build over adopts its finished Job, and must find it.',
   },
   {
     env: 'KJL_SERVICE_ACCOUNT',

@@ -225,7 +225,7 @@ export class DeadLetterQueue implements DeadLetterQueuePort {
             }),
           ),
         );
-        await this.call('delete from the dead-letter queue', () =>
+        const deleted = await this.call('delete from the dead-letter queue', () =>
           sqs.send(
             new DeleteMessageBatchCommand({
               QueueUrl: dlqUrl,
@@ -233,6 +233,16 @@ export class DeadLetterQueue implements DeadLetterQueuePort {
             }),
           ),
         );
+        const refused = deleted.Failed?.[0];
+        if (refused) {
+          // sent back but still here: the intake drops the copy as a duplicate; say so and stop
+          throw new SqsError(
+            `the dead-letter queue kept a replayed message: ${refused.Code} ${refused.Message ?? ''}`,
+            {
+              context: { queueUrl: dlqUrl, messageId: letter.messageId },
+            },
+          );
+        }
         moved += 1;
         progressed = true;
         onProgress?.({ moved });

@@ -23,19 +23,22 @@ function shortDigest(text: string, length = HASH_LENGTH): string {
 }
 
 /**
- * The content part of a build's Job name, image tag and content-hash label: the first 8 hex
- * characters of the content hash (recognisable), then 6 of a digest of the whole hash, so that two
- * contents of one target whose hashes share a prefix still get different names and tags.
+ * The content part of a build's image tag and content-hash label: the first 8 hex characters of
+ * the content hash (recognisable), then 6 of a digest of the whole hash, so that two contents of
+ * one target whose hashes share a prefix still get different tags. A Job name's content part also
+ * digests the deployment's instance (`scope`): two launchers building the same content in one
+ * namespace never share a Job.
  */
-export function contentTag(contentHash: string): string {
+export function contentTag(contentHash: string, scope?: string): string {
   const hash = contentHash.toLowerCase();
-  return `${hash.slice(0, HASH_LENGTH)}${shortDigest(hash, DIGEST_LENGTH)}`;
+  return `${hash.slice(0, HASH_LENGTH)}${shortDigest(scope === undefined ? hash : `${scope}/${hash}`, DIGEST_LENGTH)}`;
 }
 
 /**
- * The deterministic name of a request's Job: `build-{thirdPartyId}-{parserId}-{contentTag}` (see
- * {@link contentTag}). Always a DNS-1123 label of at most 63 characters, and different requests get
- * different names (up to hash collisions):
+ * The deterministic name of a request's Job in a deployment: `build-{thirdPartyId}-{parserId}-{tag}`,
+ * the tag from the content hash and the instance (see {@link contentTag}). Always a DNS-1123 label
+ * of at most 63 characters, and different requests (or deployments) get different names (up to
+ * hash collisions):
  *
  * - ids that are already lower-case `[a-z0-9-]` with no leading, trailing or doubled `-`, whose
  *   thirdPartyId has no `-`, and that fit, are used as they are;
@@ -45,9 +48,12 @@ export function contentTag(contentHash: string): string {
  *   past the cut, and a `-` in thirdPartyId, which would make the split ambiguous
  *   (`a-b`/`c` against `a`/`b-c`).
  */
-export function jobNameFor(request: Pick<BuildRequest, 'thirdPartyId' | 'parserId' | 'contentHash'>): string {
+export function jobNameFor(
+  request: Pick<BuildRequest, 'thirdPartyId' | 'parserId' | 'contentHash'>,
+  instance: string,
+): string {
   const { thirdPartyId, parserId } = request;
-  const tag = contentTag(request.contentHash);
+  const tag = contentTag(request.contentHash, instance);
   const tp = sanitise(thirdPartyId);
   const p = sanitise(parserId);
   const plain = `${PREFIX}-${tp}-${p}-${tag}`;

@@ -5,6 +5,7 @@ import { KubeApiError, PermanentBuildError, TemplateError } from '../errors.js';
 import { FAILURE_REASONS, type FailureReason } from '../failure-reasons.js';
 import type { Logger } from '../logger.js';
 import { callApi } from './api-retry.js';
+import { jobNameFor } from './job-name.js';
 import { buildJob, imageOf, mainContainerOf, type JobSpecOptions } from './job-spec.js';
 import type { JobWatcher } from './job-watcher.js';
 import { isFinished, millis, newestFirst } from './kube-objects.js';
@@ -85,8 +86,13 @@ export class JobRunner {
     return this.options.watcher.live;
   }
 
-  /** Creates the run's Job, or adopts it when it exists; an outcome when there is nothing to wait for. */
-  async start(build: QueuedBuild, run: number): Promise<StartResult> {
+  /**
+   * Creates the run's Job, or adopts it when it exists; an outcome when there is nothing to wait
+   * for; `unavailable` when the API could not tell (the Job may exist: try again later, same run).
+   * With `adoptOnly` (the run had its Job already) nothing is created: a Job that is gone is
+   * `JobDeleted`.
+   */
+  async start(build: QueuedBuild, run: number, options: { adoptOnly?: boolean } = {}): Promise<StartResult> {
     let manifest: V1Job;
     try {
       const template = this.options.catalog.get(build.request.template);
@@ -103,6 +109,7 @@ export class JobRunner {
     const context = { namespace: this.namespace, jobName, requestId: build.requestId };
     for (let replaced = 0; ; replaced++) {
       try {
+        if (options.adoptOnly) throw new KubeApiError('adopting', { status: 409 });
         const job = await callApi(
           'create job',
           () => this.options.clients.batch.createNamespacedJob({ namespace: this.namespace, body: manifest }),
@@ -115,13 +122,23 @@ export class JobRunner {
         if (error.status !== 409) {
           const refused = error.status !== undefined && REFUSED.has(error.status);
           log.warn({ err: error }, refused ? 'the API server refused the job' : 'could not create the job');
-          return failure(refused ? 'ApiRejected' : 'ApiError', error.message, this.now(), { jobName });
+          // refused: no Job was made; otherwise one may have been (an answer lost): adopt it later
+          return refused
+            ? failure('ApiRejected', error.message, this.now())
+            : { status: 'unavailable', message: error.message };
         }
       }
       const existing = await this.read(jobName, context).catch((error: unknown) => error as KubeApiError);
       if (existing instanceof KubeApiError) {
+        if (existing.status === 404 && options.adoptOnly) {
+          return failure(
+            'JobDeleted',
+            `the run's Job ${jobName} was gone when a worker took the build over`,
+            this.now(),
+          );
+        }
         if (existing.status === 404) continue; // deleted meanwhile: create again
-        return failure('ApiError', existing.message, this.now(), { jobName });
+        return { status: 'unavailable', message: existing.message };
       }
       const labels = existing.metadata?.labels ?? {};
       const owner = labels[this.labels.instance];
@@ -155,9 +172,7 @@ export class JobRunner {
         };
       }
       if (replaced >= MAX_REPLACEMENTS) {
-        return failure('ApiError', `Job ${jobName} of an earlier run is still being deleted`, this.now(), {
-          jobName,
-        });
+        return { status: 'unavailable', message: `Job ${jobName} of an earlier run is still being deleted` };
       }
       log.info({ previousAttempt: labels[this.labels.attempt] }, 'replacing the Job of an earlier run');
       await this.deleteJob(jobName, existing.metadata?.uid).catch((error: unknown) =>
@@ -205,6 +220,7 @@ export class JobRunner {
     if (result === 'vanished') {
       return failure('JobDeleted', 'the Job was deleted before it finished', this.now(), {
         jobName: job.jobName,
+        jobUid: job.uid,
         ...image,
         startedAt: job.startedAt,
       });
@@ -224,6 +240,7 @@ export class JobRunner {
     this.options.logger.info({ jobName: job.jobName, reason, message: result.message }, 'build failed');
     return failure(reason, result.message ?? 'the Job failed', times.finishedAt, {
       jobName: job.jobName,
+      jobUid: job.uid,
       ...image,
       startedAt: times.startedAt,
       logTail,
@@ -415,13 +432,18 @@ export class JobRunner {
     }
   }
 
+  /** Deletes the request's Job under its deterministic name (a cancel of a started build). */
+  async removeRun(build: QueuedBuild): Promise<void> {
+    await this.cleanup(jobNameFor(build.request, this.options.spec.instance));
+  }
+
   /**
    * Deletes a failed run's Job once its outcome is recorded. Never throws: a Job that cannot be
    * deleted now is left to the sweep, and the build's outcome stays what it is.
    */
-  async cleanup(jobName: string): Promise<void> {
+  async cleanup(jobName: string, uid?: string): Promise<void> {
     try {
-      await this.deleteJob(jobName);
+      await this.deleteJob(jobName, uid);
       this.options.watcher.forget(jobName);
     } catch (error) {
       this.options.logger.warn({ err: error, jobName }, 'could not delete the failed Job; the sweep will');

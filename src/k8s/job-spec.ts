@@ -194,7 +194,7 @@ export function buildJob(request: BuildRequest, template: JobTemplate, options: 
   job.kind = 'Job';
   job.metadata = {
     ...job.metadata,
-    name: jobNameFor(request),
+    name: jobNameFor(request, options.instance),
     namespace: options.namespace,
     labels: { ...validLabels(job.metadata?.labels), ...labels },
     annotations: {

@@ -1,3 +1,4 @@
+import { KubeApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { callApi } from './api-retry.js';
 import { jobNameOfPod, type JobWatcher } from './job-watcher.js';
@@ -48,10 +49,25 @@ export class OrphanSweeper {
     clearInterval(this.timer);
   }
 
+  private async jobExists(name: string): Promise<boolean> {
+    const { clients, namespace } = this.options;
+    try {
+      await callApi('read job', () => clients.batch.readNamespacedJob({ name, namespace }), {
+        namespace,
+        jobName: name,
+      });
+      return true;
+    } catch (error) {
+      return !(error instanceof KubeApiError && error.status === 404);
+    }
+  }
+
   async sweep(): Promise<SweepResult> {
     const { watcher, clients, namespace, logger } = this.options;
     const keys = labelKeys(this.options.labelPrefix);
     const result: SweepResult = { jobs: [], pods: [] };
+    // a cache that does not follow the cluster would have Jobs and Pods look orphaned that are not
+    if (!watcher.live) return result;
     for (const job of [...watcher.allJobs()]) {
       const name = job.metadata?.name;
       const labels = job.metadata?.labels ?? {};
@@ -63,9 +79,17 @@ export class OrphanSweeper {
         ? await this.options.disposition(requestId, Number.isInteger(run) ? run : undefined)
         : 'delete';
       if (disposition === 'keep') continue;
+      // the uid precondition: a newer Job of the same name (the next run) is never the one deleted
+      const uid = job.metadata?.uid;
       await callApi(
         'delete orphan job',
-        () => clients.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
+        () =>
+          clients.batch.deleteNamespacedJob({
+            name,
+            namespace,
+            propagationPolicy: 'Background',
+            ...(uid ? { body: { preconditions: { uid } } } : {}),
+          }),
         { namespace, jobName: name },
       ).catch((error: unknown) => logger.warn({ err: error, jobName: name }, 'could not delete orphan job'));
       result.jobs.push(name);
@@ -74,8 +98,10 @@ export class OrphanSweeper {
       const name = pod.metadata?.name;
       const owner = jobNameOfPod(pod);
       if (!name || pod.metadata?.deletionTimestamp || (owner && watcher.job(owner))) continue;
-      // The Pod watch may run ahead of the Job watch: a young pod's Job may just not be cached yet.
+      // The Pod watch may run ahead of the Job watch: a young pod's Job may just not be cached yet,
+      // and an older one's is asked for before its pod goes.
       if (Date.now() - (millis(pod.metadata?.creationTimestamp) ?? 0) < MIN_ORPHAN_AGE_MS) continue;
+      if (owner && (await this.jobExists(owner))) continue;
       await callApi('delete orphan pod', () => clients.core.deleteNamespacedPod({ name, namespace }), {
         namespace,
         pod: name,

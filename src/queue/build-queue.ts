@@ -212,6 +212,12 @@ export class BuildQueue implements BuildStore {
         const existing = await this.queue.getJob(requestId);
         const state = existing ? STATE_OF[await existing.getState()] : undefined;
         if (existing && state && PENDING.has(state)) return { status: 'duplicate', requestId };
+        // The very message that queued the entry, delivered again (SQS redelivers a message whose
+        // delete was lost): never a new run, whatever became of the entry.
+        const messageId = build.origin.messageId;
+        if (existing && messageId !== undefined && existing.data.origin.messageId === messageId) {
+          return { status: 'duplicate', requestId };
+        }
         // Sent before the target's newest request: it would only be superseded.
         if (!newest && previous !== requestId) return { status: 'superseded', requestId, by: previous! };
         // Just succeeded and the target's newest content until now: nothing to build. A superseded
@@ -225,7 +231,7 @@ export class BuildQueue implements BuildStore {
         }
         await this.records.clearCancelled(requestId);
         const again = existing !== undefined && (state === 'completed' || state === 'failed');
-        if (again) await this.requeueJob(existing, state);
+        if (again) await this.requeueJob(existing, state, build);
         // An add with an id that exists meanwhile (a concurrent replica) is a no-op in BullMQ.
         else await this.queue.add(target, build, this.jobOptions(requestId));
         const [position, runs] = await Promise.all([
@@ -243,9 +249,16 @@ export class BuildQueue implements BuildStore {
     );
   }
 
-  /** A finished entry back in the queue as a new run: record cleared, fresh attempts. */
-  private async requeueJob(job: Job<QueuedBuild>, state: 'completed' | 'failed'): Promise<void> {
-    const { run: _run, outcome: _outcome, ...data } = job.data;
+  /**
+   * A finished entry back in the queue as a new run: its record cleared (and, when a new message
+   * brought it back, that message's origin kept), fresh attempts.
+   */
+  private async requeueJob(
+    job: Job<QueuedBuild>,
+    state: 'completed' | 'failed',
+    build: QueuedBuild = job.data,
+  ): Promise<void> {
+    const { run: _run, outcome: _outcome, ...data } = build;
     await job.updateData(data);
     await this.records.clearClaims(job.data.requestId);
     await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
@@ -443,7 +456,7 @@ export class BuildQueue implements BuildStore {
     await this.call('release slot', () => this.records.releaseSlot(requestId), requestId);
   }
 
-  claimRun(requestId: string, queueAttempt: number): Promise<number> {
+  claimRun(requestId: string, queueAttempt: number | string): Promise<number> {
     return this.call('claim run', () => this.records.claimRun(requestId, queueAttempt), requestId);
   }
 

@@ -1,6 +1,7 @@
 import { DelayedError, Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { ActiveEntry, EntryResult, Verdict } from '../app/ports.js';
 import type { QueuedBuild } from '../build-request.js';
+import { KjlError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redisOptionsFor } from './redis-options.js';
 import { retryTransient } from './redis-retry.js';
@@ -16,6 +17,26 @@ export interface BuildWorkerOptions {
   /** lease of an active entry; a stopped worker's entries are picked up again after about this long */
   lockSeconds: number;
   logger: Logger;
+}
+
+// KEYS: the job's hash, its lock; ARGV: the lock token, the record (JSON)
+const FENCED_SAVE = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -6 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+redis.call('HSET', KEYS[1], 'data', ARGV[2])
+return 0`;
+
+interface FencedClient {
+  kjlFencedSave?: (jobKey: string, lockKey: string, token: string, data: string) => Promise<number>;
+  defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
+}
+
+/** The entry's lease (its BullMQ lock) is another worker's now: this one must stop acting on it. */
+export class LeaseLostError extends KjlError {
+  override readonly name = 'LeaseLostError';
+  constructor(requestId: string, why = 'its lease went to another worker') {
+    super('KJL_LEASE_LOST', `queue entry ${requestId}: ${why}`, { context: { requestId } });
+  }
 }
 
 /** How often a worker re-reads its fair share of the limit (and says it is alive). */
@@ -73,7 +94,7 @@ export class BuildWorker {
         return current.data;
       },
       attemptsMade: job.attemptsMade,
-      save: (build) => retryTransient(() => current.updateData(build), { stopped }),
+      save: (build) => retryTransient(() => this.fencedSave(current, token, build), { stopped }),
       reload: async () => {
         const fresh = await retryTransient(() => Job.fromId<QueuedBuild, EntryResult>(this.worker, job.id!), {
           stopped,
@@ -82,13 +103,21 @@ export class BuildWorker {
         return current.data;
       },
       progress: (progress) => current.updateProgress(progress).catch(() => {}),
+      assertLease: async () => {
+        const client = await this.worker.backend.client;
+        const holder = await retryTransient(() => client.get(`${this.worker.toKey(job.id!)}:lock`), {
+          stopped,
+        });
+        if (holder !== token) throw new LeaseLostError(job.id!);
+      },
     };
     let verdict: Verdict;
     try {
       verdict = await handler(entry, job.opts.attempts ?? 1);
     } catch (error) {
-      // Stopping (Redis calls cut short): leave the entry as it is; it is taken over after its lock.
-      if (this.stopping) throw new WaitingError();
+      // Stopping (Redis calls cut short), or the lease went to another worker meanwhile: leave the
+      // entry as it is; whoever holds it goes on from its record.
+      if (this.stopping || error instanceof LeaseLostError) throw new WaitingError();
       throw error;
     }
     switch (verdict.kind) {
@@ -105,6 +134,26 @@ export class BuildWorker {
         await job.moveToWait(token).catch(() => {});
         throw new WaitingError();
     }
+  }
+
+  /**
+   * Writes an entry's record only while this worker still holds its lease (the BullMQ lock): a
+   * worker that lost it — paused, or cut off from Redis longer than the lease — and comes back must
+   * not overwrite what the worker that took the entry over has recorded since. BullMQ's own
+   * `updateData` does not check the lock.
+   */
+  private async fencedSave(
+    job: Job<QueuedBuild>,
+    token: string | undefined,
+    build: QueuedBuild,
+  ): Promise<void> {
+    const client = (await this.worker.backend.client) as unknown as FencedClient;
+    if (!client.kjlFencedSave) client.defineCommand('kjlFencedSave', { numberOfKeys: 2, lua: FENCED_SAVE });
+    const jobKey = this.worker.toKey(job.id!);
+    const result = await client.kjlFencedSave!(jobKey, `${jobKey}:lock`, token ?? '', JSON.stringify(build));
+    if (result === -6) throw new LeaseLostError(job.id!);
+    if (result === -1) throw new LeaseLostError(job.id!, 'the entry is gone');
+    job.data = build;
   }
 
   start(): void {

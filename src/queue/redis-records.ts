@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 
-/** How long kjl's per-target and per-request records outlive their last write (beyond any entry). */
+/** How long kjl's per-target and per-request records outlive their last write, at least. */
 export const RECORD_TTL_MS = 8 * 24 * 3600 * 1000;
 
 const RECORD_LATEST = `
@@ -84,7 +84,8 @@ export interface TargetRecord {
 export class RedisRecords {
   private readonly base: string;
   private readonly commands: RecordCommands;
-  private readonly ttl = String(RECORD_TTL_MS);
+  private readonly ttlMs: number;
+  private readonly ttl: string;
 
   constructor(
     private readonly redis: Redis,
@@ -92,8 +93,12 @@ export class RedisRecords {
     queueName: string,
     /** the BullMQ queue's meta key, where the global concurrency (the fleet's limit) is kept */
     private readonly metaKey: string,
+    /** how long finished entries are kept: a request's run counter must outlive its entry */
+    historyMs = 0,
   ) {
     this.base = `${prefix}:${queueName}:kjl`;
+    this.ttlMs = Math.max(RECORD_TTL_MS, historyMs + 24 * 3600 * 1000);
+    this.ttl = String(this.ttlMs);
     redis.defineCommand('kjlRecordLatest', { numberOfKeys: 1, lua: RECORD_LATEST });
     redis.defineCommand('kjlCompareAndSet', { numberOfKeys: 1, lua: COMPARE_AND_SET });
     redis.defineCommand('kjlReserve', { numberOfKeys: 2, lua: RESERVE });
@@ -154,7 +159,7 @@ export class RedisRecords {
     await this.redis
       .multi()
       .hset(this.targetKey(target), 'failedAt', String(at))
-      .pexpire(this.targetKey(target), RECORD_TTL_MS)
+      .pexpire(this.targetKey(target), this.ttlMs)
       .exec();
   }
 
@@ -167,7 +172,7 @@ export class RedisRecords {
    * first time the attempt claims one, the same one for every later claim of that attempt, whichever
    * worker makes it (a worker that took over a stalled entry, another that raced it).
    */
-  async claimRun(requestId: string, queueAttempt: number): Promise<number> {
+  async claimRun(requestId: string, queueAttempt: number | string): Promise<number> {
     return this.commands.kjlClaimRun(
       `${this.base}:run:${requestId}`,
       `${this.base}:claims:${requestId}`,
@@ -186,7 +191,7 @@ export class RedisRecords {
   }
 
   async markCancelled(requestId: string): Promise<void> {
-    await this.redis.set(`${this.base}:cancelled:${requestId}`, '1', 'PX', RECORD_TTL_MS);
+    await this.redis.set(`${this.base}:cancelled:${requestId}`, '1', 'PX', this.ttlMs);
   }
 
   async isCancelled(requestId: string): Promise<boolean> {

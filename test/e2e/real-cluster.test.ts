@@ -82,7 +82,7 @@ describe('against a real cluster', () => {
       (all) => ofType(all, 'succeeded').length === 1,
       180_000,
     );
-    expect(ofType(events, 'succeeded')[0]!.data.jobName).toBe(jobNameFor(build));
+    expect(ofType(events, 'succeeded')[0]!.data.jobName).toBe(jobNameFor(build, setup.config.k8s.instance));
     const [job] = await jobsOf(setup);
     expect(job?.spec?.ttlSecondsAfterFinished).toBe(86_400);
   });
@@ -123,7 +123,7 @@ describe('against a real cluster', () => {
     }
     expect(most).toBeLessThanOrEqual(2);
     expect((await jobsOf(setup)).map((job) => job.metadata?.name).sort()).toEqual(
-      builds.map(jobNameFor).sort(),
+      builds.map((build) => jobNameFor(build, setup.config.k8s.instance)).sort(),
     );
   });
 });

@@ -32,8 +32,8 @@ const request = (parserId: string, contentHash?: string) => ({
   contentHash: contentHash ?? `${(++serial).toString(16).padStart(4, '0')}c0ffee00`,
 });
 
-const created = (build: object): number | undefined =>
-  stack.infra.cluster.stats().jobsCreated[jobNameFor(build as never)];
+const created = (setup: Setup, build: object): number | undefined =>
+  stack.infra.cluster.stats().jobsCreated[jobNameFor(build as never, setup.config.k8s.instance)];
 
 /** The distinct event ids of a phase for a request: a repeat carries the same id. */
 const ids = (events: ReceivedEvent[], phase: string, build: object) =>
@@ -71,12 +71,17 @@ describe('a worker killed during failure handling', () => {
       );
       await waitFor('the build failed for good', async () => (await status(setup, build)).state === 'failed');
       // a taken-over entry finishes from its record: no second Job, no second run
-      expect(created(build)).toBe(1);
+      expect(created(setup, build)).toBe(1);
       expect(ids(sink.events, 'started', build)).toEqual([`${requestIdOf(build)}-1-started`]);
       expect(ids(sink.events, 'failed', build)).toEqual([`${requestIdOf(build)}-1-failed`]);
       await waitFor(
         'the failed Job deleted',
-        () => !stack.infra.cluster.store.tryGet('jobs', setup.namespace, jobNameFor(build)),
+        () =>
+          !stack.infra.cluster.store.tryGet(
+            'jobs',
+            setup.namespace,
+            jobNameFor(build, setup.config.k8s.instance),
+          ),
       );
     },
   );
@@ -102,7 +107,7 @@ describe('Redis unreachable while a build finishes', () => {
       60_000,
     );
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(created(build)).toBe(1);
+    expect(created(setup, build)).toBe(1);
     expect(ids(setup.events, 'succeeded', build)).toEqual([`${requestIdOf(build)}-1-succeeded`]);
     expect(ofType(setup.events, 'failed', requestIdOf(build))).toEqual([]);
     expect((await status(setup, build)).state).toBe('succeeded');
@@ -124,14 +129,21 @@ describe('the API failing while a failed Job is deleted', () => {
     expect(failed!.data).toMatchObject({ reason: 'Error', retryable: false, willRetry: false });
     await waitFor('the build failed for good', async () => (await status(setup, build)).state === 'failed');
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    expect(created(build)).toBe(1);
+    expect(created(setup, build)).toBe(1);
     expect(ofType(setup.events, 'failed', requestIdOf(build))).toHaveLength(1);
-    expect(stack.infra.cluster.store.tryGet('jobs', setup.namespace, jobNameFor(build))).toBeDefined();
+    expect(
+      stack.infra.cluster.store.tryGet('jobs', setup.namespace, jobNameFor(build, setup.config.k8s.instance)),
+    ).toBeDefined();
     // the API answers again: the sweep deletes what the cleanup could not
     stack.infra.cluster.faults.clear();
     await waitFor(
       'the sweep to delete the failed Job',
-      () => !stack.infra.cluster.store.tryGet('jobs', setup.namespace, jobNameFor(build)),
+      () =>
+        !stack.infra.cluster.store.tryGet(
+          'jobs',
+          setup.namespace,
+          jobNameFor(build, setup.config.k8s.instance),
+        ),
       10_000,
     );
   });
@@ -156,8 +168,8 @@ describe('A → B → A for one target while A is still queued', () => {
       30_000,
     );
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(created(a)).toBe(1);
-    expect(created(b)).toBeUndefined();
+    expect(created(setup, a)).toBe(1);
+    expect(created(setup, b)).toBeUndefined();
     expect(ofType(setup.events, 'cancelled', requestIdOf(b))[0]?.data.reason).toBe('Superseded');
   });
 });
@@ -183,7 +195,7 @@ describe('a request sent again after its attempts were used up', () => {
       true,
       false,
     ]);
-    expect(created(build)).toBe(4);
+    expect(created(setup, build)).toBe(4);
   });
 });
 
@@ -203,7 +215,82 @@ describe('two contents of one target whose hashes share their first 8 characters
       'the second',
       (all) => ofType(all, 'succeeded', requestIdOf(second)).length === 1,
     );
-    expect(jobNameFor(first)).not.toBe(jobNameFor(second));
+    expect(jobNameFor(first, setup.config.k8s.instance)).not.toBe(
+      jobNameFor(second, setup.config.k8s.instance),
+    );
     expect(ofType(setup.events, 'failed')).toEqual([]);
+  });
+});
+
+describe('the API refusing every create for a while', () => {
+  it('tries the same run again: no failure is announced, and the build runs once', async () => {
+    const setup = await createSetup(stack.infra);
+    stack.infra.cluster.faults.set({ errors: { create: { '503': 1 } } });
+    await stack.launch(setup);
+    const build = request('ok-unavailable');
+    const id = requestIdOf(build);
+    await setup.publish([build]);
+    // the runner gives up after its retries (about 6 s) and the run waits: the API answers again later
+    await waitFor(
+      'the creates to be refused',
+      () => (stack.infra.cluster.stats().faults['503'] ?? 0) >= 6,
+      20_000,
+    );
+    stack.infra.cluster.faults.clear();
+    await setup.waitForEvents('the success', (all) => ofType(all, 'succeeded', id).length === 1, 30_000);
+    expect(ofType(setup.events, 'failed', id)).toEqual([]);
+    expect(ids(setup.events, 'succeeded', build)).toEqual([`${id}-1-succeeded`]);
+    expect(created(setup, build)).toBe(1);
+  });
+});
+
+describe('the events sink down while a build ends', () => {
+  it('sends the final event once the sink is back, under the same id', async () => {
+    const sink = await recorder();
+    const setup = await createSetup(stack.infra, {}, { sink });
+    await stack.launch(setup);
+    const build = request('ok-sink-down');
+    const id = requestIdOf(build);
+    // refuses every delivery of the success for 4 s: longer than the sink's own retries
+    sink.set({ byType: { 'dev.kjl.build.succeeded': { failRate: 1 } } });
+    await setup.publish([build]);
+    await waitFor('a refused success', () => (sink.attempts['dev.kjl.build.succeeded'] ?? 0) >= 1, 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    sink.set({});
+    await waitFor('the success delivered', () => ofType(sink.events, 'succeeded', id).length >= 1, 30_000);
+    expect(ids(sink.events, 'succeeded', build)).toEqual([`${id}-1-succeeded`]);
+    expect(await status(setup, build)).toMatchObject({ state: 'succeeded' });
+  });
+});
+
+describe('a request superseded, then sent again', () => {
+  it('gets new event ids for its new life', async () => {
+    const setup = await createSetup(stack.infra, { KJL_MAX_CONCURRENT_JOBS: '1' });
+    await stack.launch(setup);
+    const blocker = request('hold-ids');
+    const a = request('target-ids', 'aaaa1111aaaa1111');
+    const b = request('target-ids', 'bbbb1111bbbb1111');
+    await setup.publish([blocker]);
+    await setup.waitForEvents('the blocker', (all) => ofType(all, 'started').length === 1);
+    await setup.publish([a]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await setup.publish([b]);
+    await setup.waitForEvents(
+      'B built',
+      (all) => ofType(all, 'succeeded', requestIdOf(b)).length === 1,
+      30_000,
+    );
+    // A was superseded; going back to it builds it, as a new life with new ids
+    await setup.publish([a]);
+    await setup.waitForEvents(
+      'A built',
+      (all) => ofType(all, 'succeeded', requestIdOf(a)).length === 1,
+      30_000,
+    );
+    const all = ofType(setup.events, 'queued', requestIdOf(a))
+      .concat(ofType(setup.events, 'cancelled', requestIdOf(a)))
+      .concat(ofType(setup.events, 'started', requestIdOf(a)))
+      .map((event) => event.id);
+    expect(new Set(all).size).toBe(all.length);
   });
 });

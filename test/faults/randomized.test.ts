@@ -325,7 +325,7 @@ describe('the randomized run', () => {
           const state = job ? await job.getState() : 'missing';
           const expected = EXPECTED[planned.kind];
           if (state !== expected.state) lost += 1;
-          const jobs = stats.jobsCreated[jobNameFor(planned.request)] ?? 0;
+          const jobs = stats.jobsCreated[jobNameFor(planned.request, setup.config.k8s.instance)] ?? 0;
           const runs = new Set(ofType(sink.events, 'started', id).map((event) => event.id)).size;
           if (jobs > expected.runs || runs > expected.runs) duplicated += 1;
           const finals = finalIds(sink.events, id).length;

@@ -192,7 +192,8 @@ describe('shutdown always finishes', () => {
     const id = requestIdOf(build);
     await setup.publish([build]);
     await setup.waitForEvents('the build to start', (all) => ofType(all, 'started', id).length === 1);
-    const job = () => stack.infra.cluster.store.tryGet('jobs', setup.namespace, jobNameFor(build));
+    const job = () =>
+      stack.infra.cluster.store.tryGet('jobs', setup.namespace, jobNameFor(build, setup.config.k8s.instance));
     await waitFor('the Job created', job);
 
     first.child.kill('SIGTERM');
@@ -214,7 +215,7 @@ describe('shutdown always finishes', () => {
     await sleep(1500);
     expect(ofType(setup.events, 'succeeded', id)).toHaveLength(1);
     expect(ofType(setup.events, 'failed', id)).toEqual([]);
-    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(build)]).toBe(1);
+    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(build, setup.config.k8s.instance)]).toBe(1);
   });
 
   it('kjl dev whose Redis died exits by its deadline, with no unhandled error event', async () => {

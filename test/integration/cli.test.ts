@@ -57,7 +57,7 @@ describe('kjl dev and kjl publish', () => {
     const jobs = await runCommand('kubectl', ['get', 'jobs', '-o', 'name'], {
       env: { KUBECONFIG: kubeconfig },
     });
-    expect(jobs.stdout.trim().split('\n')).toEqual([`job.batch/${jobNameFor(request)}`]);
+    expect(jobs.stdout.trim().split('\n')).toEqual([`job.batch/${jobNameFor(request, 'kjl-builds')}`]);
   });
 
   it('publishes --count requests with generated ids', async () => {

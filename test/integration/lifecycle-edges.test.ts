@@ -42,12 +42,17 @@ describe('a cancel between the decision and the create', () => {
     await setup.waitForEvents('the cancellation', (all) => ofType(all, 'cancelled', id).length === 1, 20_000);
     await waitFor(
       'the Job gone',
-      () => !stack.infra.cluster.store.tryGet('jobs', setup.namespace, jobNameFor(build)),
+      () =>
+        !stack.infra.cluster.store.tryGet(
+          'jobs',
+          setup.namespace,
+          jobNameFor(build, setup.config.k8s.instance),
+        ),
       10_000,
     );
     await new Promise((resolve) => setTimeout(resolve, 4000));
     expect(ofType(setup.events, 'succeeded', id)).toEqual([]);
-    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(build)]).toBe(1);
+    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(build, setup.config.k8s.instance)]).toBe(1);
   });
 });
 

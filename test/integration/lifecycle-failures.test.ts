@@ -104,7 +104,7 @@ describe('a failing build', () => {
       ['Evicted', 3, false],
     ]);
     expect(new Set(failures.map((e) => e.id)).size).toBe(3);
-    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(build)]).toBe(3);
+    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(build, setup.config.k8s.instance)]).toBe(3);
     const status = await launcher.service.status(requestIdOf(build));
     expect(status).toMatchObject({ state: 'failed', attempt: 3 });
   });
@@ -114,7 +114,7 @@ describe('a Job name that is taken', () => {
   it('fails the build with a clear conflict when the Job belongs to something else', async () => {
     const setup = await createSetup(stack.infra);
     const build = request('taken');
-    const name = jobNameFor(build);
+    const name = jobNameFor(build, setup.config.k8s.instance);
     const response = await fetch(
       `${stack.infra.cluster.url}/apis/batch/v1/namespaces/${setup.namespace}/jobs`,
       {
@@ -150,7 +150,9 @@ describe('kjl cancel', () => {
     await setup.waitForEvents('the build to start', (all) => ofType(all, 'started', requestId).length === 1);
     const result = await runKjl(['cancel', requestId], { env: setup.env });
     expect(result.stderr).toBe('');
-    expect(result.stdout).toContain(`${requestId} cancelled; deleted Job ${jobNameFor(build)}`);
+    expect(result.stdout).toContain(
+      `${requestId} cancelled; deleted Job ${jobNameFor(build, setup.config.k8s.instance)}`,
+    );
     const events = await setup.waitForEvents(
       'the cancelled event',
       (all) => ofType(all, 'cancelled', requestId).length === 1,
@@ -181,7 +183,9 @@ describe('kjl cancel', () => {
     expect(result.stdout).toContain('cancelled (it was queued)');
     await setup.waitForEvents('the blocker to finish', (all) => ofType(all, 'succeeded').length === 1);
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(queued)]).toBeUndefined();
+    expect(
+      stack.infra.cluster.stats().jobsCreated[jobNameFor(queued, setup.config.k8s.instance)],
+    ).toBeUndefined();
     expect(ofType(setup.events, 'cancelled', requestIdOf(queued))).toHaveLength(1);
   });
 });

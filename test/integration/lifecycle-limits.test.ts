@@ -49,7 +49,7 @@ describe('dedup per target', () => {
     await setup.waitForEvents('the build to succeed', (events) => ofType(events, 'succeeded').length === 1);
     await setup.publish([request]); // just succeeded: not run again
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(request)]).toBe(1);
+    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(request, setup.config.k8s.instance)]).toBe(1);
     expect(ofType(setup.events, 'started')).toHaveLength(1);
     expect(ofType(setup.events, 'queued')).toHaveLength(1);
   });
@@ -72,8 +72,8 @@ describe('dedup per target', () => {
       (events) => ofType(events, 'succeeded', requestIdOf(newer)).length === 1,
     );
     const created = stack.infra.cluster.stats().jobsCreated;
-    expect(created[jobNameFor(newer)]).toBe(1);
-    expect(created[jobNameFor(older)]).toBeUndefined();
+    expect(created[jobNameFor(newer, setup.config.k8s.instance)]).toBe(1);
+    expect(created[jobNameFor(older, setup.config.k8s.instance)]).toBeUndefined();
     expect((await launcher.service.status(requestIdOf(older))).summary).toBe(
       `superseded by newer request ${requestIdOf(newer)}`,
     );
@@ -85,7 +85,7 @@ describe('dedup per target', () => {
       'the older content to be built',
       (events) => ofType(events, 'succeeded', requestIdOf(older)).length === 1,
     );
-    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(older)]).toBe(1);
+    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(older, setup.config.k8s.instance)]).toBe(1);
   });
 
   it('waits for the running build of a target before building newer content', async () => {
@@ -104,6 +104,9 @@ describe('dedup per target', () => {
     const secondStart = time(ofType(events, 'started', requestIdOf(newer))[0]!.time);
     expect(secondStart).toBeGreaterThanOrEqual(firstDone);
     const created = stack.infra.cluster.stats().jobsCreated;
-    expect([created[jobNameFor(running)], created[jobNameFor(newer)]]).toEqual([1, 1]);
+    expect([
+      created[jobNameFor(running, setup.config.k8s.instance)],
+      created[jobNameFor(newer, setup.config.k8s.instance)],
+    ]).toEqual([1, 1]);
   });
 });

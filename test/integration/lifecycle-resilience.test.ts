@@ -19,7 +19,10 @@ function expectEachOnce(setup: Setup, builds: object[]) {
     const requestId = requestIdOf(build as never);
     expect(ofType(setup.events, 'succeeded', requestId), requestId).toHaveLength(1);
     expect(new Set(ofType(setup.events, 'started', requestId).map((e) => e.id)).size, requestId).toBe(1);
-    expect(stack.infra.cluster.stats().jobsCreated[jobNameFor(build as never)], requestId).toBe(1);
+    expect(
+      stack.infra.cluster.stats().jobsCreated[jobNameFor(build as never, setup.config.k8s.instance)],
+      requestId,
+    ).toBe(1);
   }
 }
 

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { contentTag, DNS1123_LABEL, jobNameFor, MAX_JOB_NAME_LENGTH } from '../../src/k8s/job-name.js';
 
 const HASH = 'deadbeefcafebabe0123456789abcdef';
-const TAG = contentTag(HASH);
+const INSTANCE = 'kjl-builds';
+const TAG = contentTag(HASH, INSTANCE);
 const name = (thirdPartyId: string, parserId: string, contentHash = HASH) =>
-  jobNameFor({ thirdPartyId, parserId, contentHash });
+  jobNameFor({ thirdPartyId, parserId, contentHash }, INSTANCE);
 
 function expectValid(jobName: string): void {
   expect(jobName.length).toBeLessThanOrEqual(MAX_JOB_NAME_LENGTH);
@@ -17,6 +18,11 @@ describe('jobNameFor', () => {
   it('is build-{thirdPartyId}-{parserId}-{contentTag} for plain ids', () => {
     expect(TAG).toMatch(/^deadbeef[0-9a-f]{6}$/);
     expect(name('acme', 'invoice-parser')).toBe(`build-acme-invoice-parser-${TAG}`);
+  });
+
+  it('differs between two deployments (instances) building the same content', () => {
+    const request = { thirdPartyId: 'acme', parserId: 'p', contentHash: HASH };
+    expect(jobNameFor(request, 'team-a')).not.toBe(jobNameFor(request, 'team-b'));
   });
 
   it('differs for two contents whose hashes share their first 8 characters', () => {

@@ -81,8 +81,10 @@ describe('buildJob with the kaniko template', () => {
     const job = buildJob(REQUEST, catalog.get('kaniko'), OPTIONS);
     expect(job.apiVersion).toBe('batch/v1');
     expect(job.kind).toBe('Job');
-    expect(job.metadata?.name).toBe(`build-acme-invoice-${TAG}`);
-    expect(job.metadata?.name).toBe(jobNameFor(REQUEST));
+    expect(job.metadata?.name).toBe(
+      `build-acme-invoice-${contentTag(REQUEST.contentHash, OPTIONS.instance)}`,
+    );
+    expect(job.metadata?.name).toBe(jobNameFor(REQUEST, OPTIONS.instance));
     expect(job.metadata?.namespace).toBe('builds');
   });
 
