@@ -67,6 +67,7 @@ export class OrphanSweeper {
         'delete orphan job',
         () => clients.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
         { namespace, jobName: name },
+        clients.retry,
       ).catch((error: unknown) => logger.warn({ err: error, jobName: name }, 'could not delete orphan job'));
       result.jobs.push(name);
     }
@@ -76,10 +77,12 @@ export class OrphanSweeper {
       if (!name || pod.metadata?.deletionTimestamp || (owner && watcher.job(owner))) continue;
       // The Pod watch may run ahead of the Job watch: a young pod's Job may just not be cached yet.
       if (Date.now() - (millis(pod.metadata?.creationTimestamp) ?? 0) < MIN_ORPHAN_AGE_MS) continue;
-      await callApi('delete orphan pod', () => clients.core.deleteNamespacedPod({ name, namespace }), {
-        namespace,
-        pod: name,
-      }).catch((error: unknown) => logger.warn({ err: error, pod: name }, 'could not delete orphan pod'));
+      await callApi(
+        'delete orphan pod',
+        () => clients.core.deleteNamespacedPod({ name, namespace }),
+        { namespace, pod: name },
+        clients.retry,
+      ).catch((error: unknown) => logger.warn({ err: error, pod: name }, 'could not delete orphan pod'));
       result.pods.push(name);
     }
     if (result.jobs.length || result.pods.length) logger.info(result, 'deleted orphans');

@@ -21,6 +21,7 @@ export async function deleteRequestJobs(options: RequestJobsOptions, requestId: 
     'list jobs',
     () => clients.batch.listNamespacedJob({ namespace, labelSelector }),
     { namespace, requestId },
+    clients.retry,
   );
   const names = list.items.map((job) => job.metadata!.name!);
   for (const name of names) {
@@ -28,6 +29,7 @@ export async function deleteRequestJobs(options: RequestJobsOptions, requestId: 
       'delete job',
       () => clients.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
       { namespace, jobName: name, requestId },
+      clients.retry,
     ).catch((error: { status?: number }) => {
       if (error.status !== 404) throw error;
     });
