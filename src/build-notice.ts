@@ -36,6 +36,8 @@ export type BuildNotice = BuildIdentity &
         adopted: boolean;
         /** when the request was sent to SQS (epoch ms), for the dispatch latency */
         sentAt?: number;
+        /** when this worker's create call returned the Job (epoch ms; absent when adopted), for the dispatch latency */
+        createdAt?: number;
       }
     | ({ phase: 'succeeded'; jobName: string; image?: string } & Timing)
     | ({

@@ -13,6 +13,11 @@ export interface StartedJob {
   adopted: boolean;
   /** epoch ms: the Job's creation */
   startedAt: number;
+  /**
+   * epoch ms: when this worker's create call returned the new Job (absent when adopted); finer
+   * than `startedAt`, which the API server writes to the second
+   */
+  createdAt?: number;
 }
 
 export interface SucceededRun {

@@ -148,6 +148,7 @@ export class BuildLifecycle {
           ...(job.image ? { image: job.image } : {}),
           adopted: job.adopted,
           ...(build.origin.sentAt ? { sentAt: build.origin.sentAt } : {}),
+          ...(job.createdAt !== undefined ? { createdAt: job.createdAt } : {}),
         },
         log,
       );

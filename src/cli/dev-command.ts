@@ -96,6 +96,7 @@ export function devCommand(): Command {
         `  Redis          ${config.redis.url}${redis ? ` (data in ${redis.dir})` : ''}`,
         `  Kubernetes     ${cluster.url} (simulated)`,
         `  HTTP           http://127.0.0.1:${httpPort}/readyz`,
+        `  metrics        http://127.0.0.1:${httpPort}/metrics`,
         `  state          ${DEV_STATE_FILE}`,
         '',
         'Watch the Jobs come and go:',

@@ -11,12 +11,19 @@ import type { RequestLimits } from '../build-request.js';
 import type { Config } from '../config/config.js';
 import { buildEvent, defaultEventSource } from '../events/build-events.js';
 import { createEventSink, type EventSink } from '../events/event-sink.js';
+import { KjlMetrics } from '../http/metrics.js';
 import { startHttpServer } from '../http/server.js';
 import { createSqsClient } from '../intake/sqs-client.js';
 import { SqsIntake } from '../intake/sqs-intake.js';
 import { JobRunner } from '../k8s/job-runner.js';
 import { JobWatcher } from '../k8s/job-watcher.js';
-import { apiReachable, createKubeClients, loadKubeConfig, type KubeClients } from '../k8s/kube-client.js';
+import {
+  apiReachable,
+  createKubeClients,
+  loadKubeConfig,
+  type KubeApiObserver,
+  type KubeClients,
+} from '../k8s/kube-client.js';
 import { instanceSelector, labelKeys } from '../k8s/labels.js';
 import { OrphanSweeper } from '../k8s/orphan-sweeper.js';
 import { ClusterJobs } from '../k8s/cluster-jobs.js';
@@ -77,18 +84,42 @@ export function requestLimits(config: Config): RequestLimits {
   };
 }
 
-/** The events adapter behind the notices: one CloudEvent per notice. */
-export function createNotifier(config: Config, logger: Logger): { events: EventSink; notify: Notify } {
+/**
+ * The notices' fan-out: one CloudEvent per notice to the events sink, and each notice to the
+ * metrics (when the process serves them).
+ */
+export function createNotifier(
+  config: Config,
+  logger: Logger,
+  metrics?: KjlMetrics,
+): { events: EventSink; notify: Notify } {
   const events = createEventSink(config.events.sink, {
     ...awsClientSettings({ region: config.sqs.region, endpoint: config.sqs.endpoint }),
     logger,
+    ...(metrics ? { onDelivery: (phase, result) => metrics.eventDelivery(phase, result) } : {}),
   });
   const source = defaultEventSource(config.k8s.namespace);
-  return { events, notify: (notice) => events.send(buildEvent(notice, { source })) };
+  return {
+    events,
+    notify: async (notice) => {
+      metrics?.notice(notice);
+      await events.send(buildEvent(notice, { source }));
+    },
+  };
+}
+
+/** What the metrics learn of the API traffic. */
+function apiObserver(metrics: KjlMetrics | undefined): KubeApiObserver {
+  return metrics
+    ? {
+        onRequest: (verb, code) => metrics.apiRequest(verb, code),
+        onRetry: (operation) => metrics.apiRetry(operation),
+      }
+    : {};
 }
 
 /** The cluster's clients from the config's sources (KJL_KUBECONFIG, in-cluster, KUBECONFIG, ~/.kube). */
-export function kubeClientsFor(config: Config): KubeClients {
+export function kubeClientsFor(config: Config, observer: KubeApiObserver = {}): KubeClients {
   return createKubeClients(
     loadKubeConfig({
       inClusterRoot: config.k8s.inClusterRoot,
@@ -98,6 +129,7 @@ export function kubeClientsFor(config: Config): KubeClients {
       ...(config.k8s.kubeconfigEnv ? { kubeconfigEnv: config.k8s.kubeconfigEnv } : {}),
       limits: { qps: config.k8s.qps, burst: config.k8s.burst, connections: config.k8s.connections },
     }),
+    observer,
   );
 }
 
@@ -144,14 +176,23 @@ interface Workers {
   leave: () => Promise<void>;
 }
 
+/** What the metrics take from the workers: the API traffic, the creates, the watch cache. */
+interface WorkerHooks {
+  metrics?: KjlMetrics;
+  /** the watch, as soon as it exists (before its first list: metrics show a watch that cannot start) */
+  onWatcher?: (watcher: JobWatcher) => void;
+}
+
 async function startWorkers(
   config: Config,
   store: BuildQueue,
   notify: Notify,
   logger: Logger,
+  hooks: WorkerHooks = {},
 ): Promise<Workers> {
+  const { metrics } = hooks;
   const log = logger.child({ module: 'k8s' });
-  const clients = kubeClientsFor(config);
+  const clients = kubeClientsFor(config, apiObserver(metrics));
   const catalog = await loadTemplateCatalog(config.k8s.templatesDir, config.k8s.templates);
   const keys = labelKeys(config.k8s.labelPrefix);
   const watcher = new JobWatcher({
@@ -162,6 +203,7 @@ async function startWorkers(
     staleMs: config.k8s.watchStaleSeconds * 1000,
     logger: log,
   });
+  hooks.onWatcher?.(watcher);
   await watcher.start();
   const runner = new JobRunner({
     clients,
@@ -175,6 +217,7 @@ async function startWorkers(
       readBytes: 4 * config.k8s.logTailBytes,
     },
     logger: log,
+    ...(metrics ? { onCreate: (result: 'success' | 'failure') => metrics.jobCreate(result) } : {}),
     spec: {
       namespace: config.k8s.namespace,
       instance: config.k8s.instance,
@@ -237,7 +280,29 @@ export async function startRuntime(
 ): Promise<Runtime> {
   const runsIntake = config.role === 'all' || config.role === 'intake';
   const runsWorkers = config.role === 'all' || config.role === 'worker';
-  const { events, notify } = createNotifier(config, logger);
+  let watcher: JobWatcher | undefined;
+  const metrics = options.http
+    ? new KjlMetrics({
+        intake: runsIntake,
+        // the intake's store fails fast on a dead Redis; a worker's waits (the scrape is bounded)
+        fleet: async () => {
+          const store = (intakeStore ?? workerStore)!;
+          const [entries, limit] = await Promise.all([store.counts(), store.limit()]);
+          return { entries, limit };
+        },
+        ...(runsWorkers
+          ? {
+              watch: () =>
+                watcher && {
+                  activeJobs: watcher.activeJobs,
+                  oldestActiveStart: watcher.oldestActiveStart(),
+                  resources: watcher.watchActivity(),
+                },
+            }
+          : {}),
+      })
+    : undefined;
+  const { events, notify } = createNotifier(config, logger, metrics);
   const queueLog = logger.child({ module: 'queue' });
   const workerStore = runsWorkers
     ? await BuildQueue.open(queueOptions(config, queueLog, 'worker', true))
@@ -255,6 +320,7 @@ export async function startRuntime(
         port: config.http.port,
         ...(options.httpHost ? { host: options.httpHost } : {}),
         logger,
+        ...(metrics ? { metrics } : {}),
         checks: {
           redis: async () => (await Promise.all(stores.map((store) => store.ready()))).every(Boolean),
           ...(sqs
@@ -279,7 +345,12 @@ export async function startRuntime(
         },
       })
     : undefined;
-  if (runsWorkers) workers = await startWorkers(config, workerStore!, notify, logger);
+  if (runsWorkers) {
+    workers = await startWorkers(config, workerStore!, notify, logger, {
+      ...(metrics ? { metrics } : {}),
+      onWatcher: (created) => (watcher = created),
+    });
+  }
   const deadLetters = sqs ? deadLettersFor(config, sqs) : undefined;
   const service = buildServiceFor(
     config,
@@ -310,6 +381,15 @@ export async function startRuntime(
       },
       submitter: service,
       logger: logger.child({ module: 'intake' }),
+      ...(metrics
+        ? {
+            observer: {
+              onMessage: (result, code) => metrics.intakeMessage(result, code),
+              onDeadLettered: (code) => metrics.deadLettered(code),
+              onQueueReachable: (reachable) => metrics.intakeQueueReachable(reachable),
+            },
+          }
+        : {}),
     });
     intake.start();
   }

@@ -92,14 +92,15 @@ export function buildEvent(notice: BuildNotice, options: BuildEventOptions): Clo
   if (!Number.isInteger(attempt) || attempt < 1) {
     throw new RangeError(`attempt must be a positive integer, got ${attempt}`);
   }
-  // the dispatch bookkeeping (`adopted`, `sentAt`) is for metrics, not for event consumers
+  // the dispatch bookkeeping (`adopted`, `sentAt`, `createdAt`) is for metrics, not for event consumers
   const {
     startedAt,
     finishedAt,
     adopted: _adopted,
     sentAt: _sentAt,
+    createdAt: _createdAt,
     ...fields
-  } = details as typeof details & Timing & { adopted?: boolean; sentAt?: number };
+  } = details as typeof details & Timing & { adopted?: boolean; sentAt?: number; createdAt?: number };
   const durationMs =
     startedAt === undefined ? undefined : Math.max(0, epochMs(finishedAt ?? now) - epochMs(startedAt));
   const data: BuildEventData = defined({

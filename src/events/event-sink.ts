@@ -3,7 +3,7 @@ import type { CloudEvent } from 'cloudevents';
 import type { SinkTarget } from '../config/sink-target.js';
 import { EventSinkError, KjlError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { BuildEventData } from './build-events.js';
+import { phaseOf, type BuildEventData } from './build-events.js';
 import { HttpEventSink } from './http-sink.js';
 import { SnsEventSink } from './sns-sink.js';
 import type { AwsCredentials } from './aws-sink.js';
@@ -51,7 +51,11 @@ export interface EventSinkDeps {
   retry?: Partial<RetryPolicy>;
   /** per request; default 10 s */
   timeoutMs?: number;
+  onDelivery?: DeliveryObserver;
 }
+
+/** Told how each event's delivery ended, after the retries: its phase (`queued`, …) and `sent` or `failed`. */
+export type DeliveryObserver = (phase: string, result: 'sent' | 'failed') => void;
 
 const NO_SINK: EventSink = Object.freeze({
   description: 'none',
@@ -70,6 +74,7 @@ export class RetryingEventSink implements EventSink {
       logger: Logger;
       retry?: Partial<RetryPolicy>;
       delay?: (ms: number) => Promise<void>;
+      onDelivery?: DeliveryObserver;
     },
   ) {
     this.description = delivery.description;
@@ -86,14 +91,17 @@ export class RetryingEventSink implements EventSink {
       throw new EventSinkError(`${this.description}: closed, event ${event.id} not sent`, { context });
     const policy = { ...DEFAULT_RETRY_POLICY, ...this.options.retry };
     const delay = this.options.delay ?? ((ms: number) => sleep(ms));
+    const phase = phaseOf(event.type) ?? event.type;
     for (let attempt = 1; ; attempt += 1) {
       try {
         await this.delivery.send(event);
         this.options.logger.debug({ ...context, attempt }, 'build event sent');
+        this.options.onDelivery?.(phase, 'sent');
         return;
       } catch (error) {
         const transient = this.delivery.isTransient(error);
         if (!transient || attempt >= policy.attempts) {
+          this.options.onDelivery?.(phase, 'failed');
           const reason = error instanceof Error ? error.message : String(error);
           const status = error instanceof KjlError ? error.context.status : undefined;
           throw new EventSinkError(
@@ -139,5 +147,10 @@ export function createEventSink(parsed: SinkTarget, deps: EventSinkDeps): EventS
       break;
   }
   const logger = deps.logger.child({ module: 'events', sink: delivery.description });
-  return new RetryingEventSink(delivery, { logger, retry: deps.retry, delay: deps.delay });
+  return new RetryingEventSink(delivery, {
+    logger,
+    retry: deps.retry,
+    delay: deps.delay,
+    onDelivery: deps.onDelivery,
+  });
 }

@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../logger.js';
+import type { KjlMetrics } from './metrics.js';
 
 /** A named readiness check: true when that dependency is usable now. */
 export type ReadinessCheck = () => Promise<boolean> | boolean;
@@ -9,6 +10,8 @@ export interface HttpServerOptions {
   host?: string;
   checks: Record<string, ReadinessCheck>;
   logger: Logger;
+  /** served on `/metrics` when given */
+  metrics?: Pick<KjlMetrics, 'contentType' | 'metrics'>;
 }
 
 /**
@@ -36,6 +39,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Fasti
     const ready = results.every(([, state]) => state === 'ok');
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
+  const { metrics } = options;
+  if (metrics) {
+    app.get('/metrics', async (_request, reply) =>
+      reply.type(metrics.contentType).send(await metrics.metrics()),
+    );
+  }
   await app.listen({ port: options.port, host: options.host ?? '0.0.0.0' });
   return app;
 }

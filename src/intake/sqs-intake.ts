@@ -30,6 +30,23 @@ export interface IntakeCounts {
   deferred: number;
 }
 
+/**
+ * What became of a received message: `queued`, `duplicate`, `requeued` (what the queue said),
+ * `invalid` (never a build; dead-lettered or left to the redrive policy), `deferred` (kept in SQS
+ * because the queue could not take it).
+ */
+export type IntakeResult = 'queued' | 'duplicate' | 'requeued' | 'invalid' | 'deferred';
+
+/** What the composition root may learn of the intake's work (metrics). */
+export interface IntakeObserver {
+  /** each received message's fate; `code` is the dead-letter code of an invalid one */
+  onMessage?(result: IntakeResult, code?: string): void;
+  /** an invalid message the DLQ accepted, with its code */
+  onDeadLettered?(code: string): void;
+  /** whether the queue (Redis) answered the check before a receive, or took a request */
+  onQueueReachable?(reachable: boolean): void;
+}
+
 export interface SqsIntakeOptions {
   sqs: SQSClient;
   queueUrl: string;
@@ -42,6 +59,7 @@ export interface SqsIntakeOptions {
   parse: ParseOptions;
   submitter: BuildSubmitter;
   logger: Logger;
+  observer?: IntakeObserver;
 }
 
 const MAX_REMEMBERED = 10_000;
@@ -113,7 +131,12 @@ export class SqsIntake {
 
   /** Holds the next receive while the queue cannot take requests, so messages stay in SQS untouched. */
   private async waitForQueue(): Promise<void> {
-    while (!this.stopping && !(await this.options.submitter.ready())) {
+    const { observer } = this.options;
+    for (;;) {
+      if (this.stopping) return;
+      const reachable = await this.options.submitter.ready();
+      observer?.onQueueReachable?.(reachable);
+      if (reachable) return;
       this.failures += 1;
       const wait = this.backoffMs();
       this.logger.warn({ retryInMs: wait }, 'queue unreachable; not receiving from SQS');
@@ -122,6 +145,7 @@ export class SqsIntake {
   }
 
   private async handleBatch(messages: Message[]): Promise<Message[]> {
+    const { observer } = this.options;
     this.counts.received += messages.length;
     const done: Message[] = [];
     const rejected: Rejected[] = [];
@@ -147,6 +171,8 @@ export class SqsIntake {
         if (status === 'duplicate') this.counts.deduplicated += 1;
         else if (status === 'superseded') this.counts.superseded += 1;
         else this.counts.queued += 1;
+        observer?.onQueueReachable?.(true);
+        observer?.onMessage?.(status === 'duplicate' || status === 'requeued' ? status : 'queued');
         log.info({ status, target: targetKey(build.request) }, 'request accepted');
         done.push(message);
       } catch (error) {
@@ -165,8 +191,10 @@ export class SqsIntake {
    * own messages in SQS (for the queue's redrive policy): the valid ones of the batch go on.
    */
   private async deadLetter(rejected: Rejected[]): Promise<Message[]> {
+    const { observer } = this.options;
     this.counts.invalid += rejected.length;
     for (const { message, error } of rejected) {
+      observer?.onMessage?.('invalid', error.code);
       if (this.options.dlqUrl || !this.loggedInvalid.has(message.MessageId ?? '')) {
         this.logger.info(
           { messageId: message.MessageId, code: error.code, reason: error.message },
@@ -191,6 +219,10 @@ export class SqsIntake {
       );
     }
     this.counts.deadLettered += sent.length;
+    if (observer?.onDeadLettered) {
+      const codes = new Map(rejected.map(({ message, error }) => [message, error.code]));
+      for (const message of sent) observer.onDeadLettered(codes.get(message) ?? 'unknown');
+    }
     return sent;
   }
 
@@ -203,6 +235,7 @@ export class SqsIntake {
   /** Makes kept messages visible again after the back-off instead of the full visibility timeout. */
   private async defer(messages: Message[]): Promise<void> {
     this.counts.deferred += messages.length;
+    messages.forEach(() => this.options.observer?.onMessage?.('deferred'));
     const seconds = Math.min(Math.ceil(this.backoffMs() / 1000), this.options.visibilityTimeoutSeconds);
     try {
       await this.options.sqs.send(

@@ -9,6 +9,8 @@ export interface RetryOptions {
   maxDelayMs: number;
   delay: (ms: number) => Promise<void>;
   logger?: Logger;
+  /** told before each retry, with the call's name (`create job`, `list pods`, …): metrics */
+  onRetry?: (what: string) => void;
 }
 
 export const DEFAULT_API_RETRY: RetryOptions = {
@@ -98,6 +100,7 @@ export async function callApi<T>(
       const backoff = Math.min(options.baseDelayMs * 2 ** (attempt - 1), options.maxDelayMs);
       const wait = retryAfterMs(error) ?? backoff;
       options.logger?.debug({ err: error, attempt, wait, ...context }, `${what}: retrying`);
+      options.onRetry?.(what);
       await options.delay(wait);
     }
   }

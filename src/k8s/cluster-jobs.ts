@@ -72,6 +72,7 @@ export class ClusterJobs {
         'delete job',
         () => clients.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
         { namespace, jobName: name, requestId },
+        clients.retry,
       ).catch((error: unknown) => {
         if (!(error instanceof KubeApiError) || error.status !== 404) throw error;
       });
@@ -99,6 +100,7 @@ export class ClusterJobs {
         'read job',
         () => this.options.clients.batch.readNamespacedJob({ name: jobName, namespace: this.namespace }),
         { namespace: this.namespace, jobName },
+        this.options.clients.retry,
       );
     } catch (error) {
       if (error instanceof KubeApiError && error.status === 404) return undefined;
@@ -115,6 +117,7 @@ export class ClusterJobs {
           labelSelector: `batch.kubernetes.io/controller-uid=${job.metadata!.uid!}`,
         }),
       { namespace: this.namespace, jobName: job.metadata!.name! },
+      this.options.clients.retry,
     );
     return list.items.sort(newestFirst)[0];
   }

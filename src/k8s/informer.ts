@@ -55,9 +55,12 @@ export class Informer<T extends { metadata?: V1ObjectMeta }> {
   private synced = false;
   private readonly syncWaiters: (() => void)[] = [];
   private readonly now: () => number;
+  /** last moment the cache was shown current (epoch ms); see `lastEventAt` */
+  private lastSignAt: number;
 
   constructor(private readonly options: InformerOptions<T>) {
     this.now = options.now ?? Date.now;
+    this.lastSignAt = this.now();
   }
 
   /** Starts listing and watching; resolves once the first list is in the cache. */
@@ -83,6 +86,16 @@ export class Informer<T extends { metadata?: V1ObjectMeta }> {
   /** True once a list has filled the cache. */
   get hasSynced(): boolean {
     return this.synced;
+  }
+
+  /**
+   * The last moment (epoch ms) the cache was shown to follow the cluster: a list, a watch opened
+   * from the cached resourceVersion, or a watch event (BOOKMARKs count). A watch with nothing to
+   * say is closed by client-node after 30 s and opened again, so a live informer shows a sign at
+   * least that often; one that cannot list or watch shows none. Before the first: its creation.
+   */
+  get lastEventAt(): number {
+    return this.lastSignAt;
   }
 
   /** True while the watch is open, or has been within the last `staleMs`. */
@@ -150,6 +163,7 @@ export class Informer<T extends { metadata?: V1ObjectMeta }> {
     const previous = this.objects;
     this.objects = fresh;
     this.resourceVersion = list.metadata?.resourceVersion ?? '';
+    this.lastSignAt = this.now();
     for (const [name, old] of previous) {
       if (!fresh.has(name)) this.options.onChange('deleted', old, old);
     }
@@ -196,6 +210,7 @@ export class Informer<T extends { metadata?: V1ObjectMeta }> {
               if (object.code === 410) expired = true;
               return;
             }
+            this.lastSignAt = this.now();
             this.apply(type, object);
           },
           done,
@@ -206,6 +221,7 @@ export class Informer<T extends { metadata?: V1ObjectMeta }> {
             this.controller = controller;
             this.watching = true;
             this.liveAt = this.now();
+            this.lastSignAt = this.liveAt;
             onOpen();
             if (!this.running) controller.abort();
           },

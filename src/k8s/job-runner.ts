@@ -26,6 +26,12 @@ export interface JobRunnerOptions {
   now?: () => number;
   /** how often waiting runs are re-judged without a watch event (start timeouts, missing Jobs) */
   recheckMs?: number;
+  /**
+   * Told how each create attempt ended, after the API retries: `success` (the Job was created) or
+   * `failure` (no Job for this run: refused, unreachable, a conflicting Job). A 409 that ends in
+   * adoption, in the result of an earlier run or in replacing an earlier run's Job is neither.
+   */
+  onCreate?: (result: 'success' | 'failure') => void;
 }
 
 /** Statuses that mean the API server refused the Job itself: retrying sends the same refusal. */
@@ -114,14 +120,18 @@ export class JobRunner {
           'create job',
           () => this.options.clients.batch.createNamespacedJob({ namespace: this.namespace, body: manifest }),
           context,
+          this.options.clients.retry,
         );
+        const createdAt = this.now();
         log.info('job created');
-        return { status: 'started', job: this.started(job, image, false) };
+        this.options.onCreate?.('success');
+        return { status: 'started', job: { ...this.started(job, image, false), createdAt } };
       } catch (error) {
         if (!(error instanceof KubeApiError)) throw error;
         if (error.status !== 409) {
           const refused = error.status !== undefined && REFUSED.has(error.status);
           log.warn({ err: error }, refused ? 'the API server refused the job' : 'could not create the job');
+          this.options.onCreate?.('failure');
           // refused: no Job was made; otherwise one may have been (an answer lost): adopt it later
           return refused
             ? failure('ApiRejected', error.message, this.now())
@@ -138,6 +148,7 @@ export class JobRunner {
           );
         }
         if (existing.status === 404) continue; // deleted meanwhile: create again
+        this.options.onCreate?.('failure');
         return { status: 'unavailable', message: existing.message };
       }
       const labels = existing.metadata?.labels ?? {};
@@ -150,6 +161,7 @@ export class JobRunner {
           ? `request ${labels[this.labels.requestId]} of deployment ${owner ?? '(none)'}`
           : 'something other than kjl';
         // no jobName: the Job is not this run's, nothing of kjl's may delete it
+        this.options.onCreate?.('failure');
         return failure(
           'JobConflict',
           `Job ${this.namespace}/${jobName} already exists and belongs to ${belongs}`,
@@ -172,6 +184,7 @@ export class JobRunner {
         };
       }
       if (replaced >= MAX_REPLACEMENTS) {
+        this.options.onCreate?.('failure');
         return { status: 'unavailable', message: `Job ${jobName} of an earlier run is still being deleted` };
       }
       log.info({ previousAttempt: labels[this.labels.attempt] }, 'replacing the Job of an earlier run');
@@ -204,6 +217,7 @@ export class JobRunner {
       'read job',
       () => this.options.clients.batch.readNamespacedJob({ name, namespace: this.namespace }),
       context,
+      this.options.clients.retry,
     );
   }
 
@@ -274,6 +288,7 @@ export class JobRunner {
             labelSelector: `batch.kubernetes.io/controller-uid=${job.uid}`,
           }),
         { namespace: this.namespace, jobName: job.jobName },
+        this.options.clients.retry,
       );
       const fresh = new Set(items.map((pod) => pod.metadata?.name));
       const kept = this.options.watcher.podsOf(job.jobName).filter((pod) => !fresh.has(pod.metadata?.name));
@@ -400,6 +415,7 @@ export class JobRunner {
               limitBytes: readBytes,
             }),
           { namespace: this.namespace, pod: name },
+          this.options.clients.retry,
         );
         if (Buffer.byteLength(text) < readBytes || tailLines === 1)
           return boundLogTail(text, this.options.logTail);
@@ -426,6 +442,7 @@ export class JobRunner {
             ...(uid ? { body: { preconditions: { uid } } } : {}),
           }),
         { namespace: this.namespace, jobName },
+        this.options.clients.retry,
       );
     } catch (error) {
       if (!(error instanceof KubeApiError) || (error.status !== 404 && error.status !== 409)) throw error;

@@ -1,9 +1,9 @@
-import { Watch, type KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../logger.js';
 import { callApi } from './api-retry.js';
 import { Informer } from './informer.js';
 import type { KubeClients } from './kube-client.js';
-import { isFinished } from './kube-objects.js';
+import { isFinished, millis } from './kube-objects.js';
 
 export interface JobWatcherOptions {
   clients: KubeClients;
@@ -89,16 +89,18 @@ export class JobWatcher {
 
   constructor(private readonly options: JobWatcherOptions) {
     const { clients, namespace, labelSelector, logger } = options;
-    const watch = new Watch(clients.kubeConfig as KubeConfig);
-    const common = { labelSelector, watch, minDelayMs: options.retryDelayMs ?? 200 };
+    const common = { labelSelector, watch: clients.watch, minDelayMs: options.retryDelayMs ?? 200 };
     this.jobs = new Informer<V1Job>({
       ...common,
       resource: 'jobs',
       path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
       list: () =>
-        callApi('list jobs', () => clients.batch.listNamespacedJob({ namespace, labelSelector }), {
-          namespace,
-        }),
+        callApi(
+          'list jobs',
+          () => clients.batch.listNamespacedJob({ namespace, labelSelector }),
+          { namespace },
+          clients.retry,
+        ),
       strip: stripJob,
       onChange: (type, job) => this.onJob(type, job),
       logger: logger.child({ resource: 'jobs' }),
@@ -108,9 +110,12 @@ export class JobWatcher {
       resource: 'pods',
       path: `/api/v1/namespaces/${namespace}/pods`,
       list: () =>
-        callApi('list pods', () => clients.core.listNamespacedPod({ namespace, labelSelector }), {
-          namespace,
-        }),
+        callApi(
+          'list pods',
+          () => clients.core.listNamespacedPod({ namespace, labelSelector }),
+          { namespace },
+          clients.retry,
+        ),
       strip: stripPod,
       onChange: (type, pod) => this.onPod(type, pod),
       logger: logger.child({ resource: 'pods' }),
@@ -215,6 +220,33 @@ export class JobWatcher {
 
   allPods(): IterableIterator<V1Pod> {
     return this.pods.values();
+  }
+
+  /** How many of the deployment's Jobs are unfinished (each counts against the limit). */
+  get activeJobs(): number {
+    return this.unfinished.size;
+  }
+
+  /**
+   * When the longest-running unfinished Job started (epoch ms): its `status.startTime`, else its
+   * creation. Undefined when none is unfinished. Reads only the unfinished Jobs.
+   */
+  oldestActiveStart(): number | undefined {
+    let oldest: number | undefined;
+    for (const name of this.unfinished.keys()) {
+      const job = this.jobs.get(name);
+      const start = millis(job?.status?.startTime) ?? millis(job?.metadata?.creationTimestamp);
+      if (start !== undefined && (oldest === undefined || start < oldest)) oldest = start;
+    }
+    return oldest;
+  }
+
+  /** Per watched resource, the last moment its cache was shown current (see `Informer.lastEventAt`). */
+  watchActivity(): { resource: 'jobs' | 'pods'; lastEventAt: number }[] {
+    return [
+      { resource: 'jobs', lastEventAt: this.jobs.lastEventAt },
+      { resource: 'pods', lastEventAt: this.pods.lastEventAt },
+    ];
   }
 
   /** The request ids of the unfinished Jobs (each counts against the limit). */

@@ -5,12 +5,20 @@ import {
   BatchV1Api,
   bufferFromFileOrString,
   CoreV1Api,
+  IsomorphicFetchHttpLibrary,
   KubeConfig,
+  ServerConfiguration,
   VersionApi,
+  Watch,
+  createConfiguration,
+  setHeaderMiddleware,
+  wrapHttpLibrary,
+  type Configuration,
   type RequestContext,
 } from '@kubernetes/client-node';
 import { Agent } from 'undici';
 import { KubeConfigError } from '../errors.js';
+import { DEFAULT_API_RETRY, type RetryOptions } from './api-retry.js';
 import { TokenBucket } from './token-bucket.js';
 
 export interface KubeClients {
@@ -18,6 +26,10 @@ export interface KubeClients {
   batch: BatchV1Api;
   core: CoreV1Api;
   version: VersionApi;
+  /** list+watch requests (the informers) */
+  watch: Pick<Watch, 'watch'>;
+  /** how `callApi` retries these clients' calls (and whom it tells) */
+  retry: RetryOptions;
   /** closes the pooled connections */
   close(): Promise<void>;
 }
@@ -79,6 +91,18 @@ export class PooledKubeConfig extends KubeConfig {
   async close(): Promise<void> {
     await this.pool?.close();
   }
+}
+
+/** What the composition root may learn of the traffic to the API server (metrics). */
+export interface KubeApiObserver {
+  /**
+   * Every request to the API server, once answered: its verb as the API server names it (`get`,
+   * `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`) and the HTTP
+   * status, or `error` when no answer came (connection refused or dropped, timeout, credentials).
+   */
+  onRequest?(verb: string, code: string): void;
+  /** A call `callApi` is about to try again (throttled, server error, dropped connection). */
+  onRetry?(operation: string): void;
 }
 
 /** Where the cluster's configuration may come from (the settings `k8s.*`). */
@@ -168,12 +192,104 @@ export function loadKubeConfig(sources: KubeConfigSources): KubeConfig {
   );
 }
 
-export function createKubeClients(kubeConfig: KubeConfig): KubeClients {
+/** True for a path that names a collection (`…/jobs`), false for an object or anything else. */
+function isCollection(path: string): boolean {
+  const parts = path.split('/').filter(Boolean);
+  let rest = parts[0] === 'api' ? parts.slice(2) : parts[0] === 'apis' ? parts.slice(3) : [];
+  if (rest[0] === 'watch') rest = rest.slice(1);
+  if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+  return rest.length === 1;
+}
+
+/** The API server's verb of a request: `GET …/jobs` is `list`, `GET …/jobs/x` is `get`, … */
+export function apiVerb(method: string, url: string): string {
+  const { pathname, searchParams } = new URL(url);
+  switch (method.toUpperCase()) {
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return isCollection(pathname) ? 'deletecollection' : 'delete';
+    default: {
+      const watch = searchParams.get('watch');
+      if (watch === 'true' || watch === '1' || pathname.split('/').includes('watch')) return 'watch';
+      return isCollection(pathname) ? 'list' : 'get';
+    }
+  }
+}
+
+/** client-node's `makeApiClient`, with an HTTP library that tells `observer` about every request. */
+function apiConfiguration(kubeConfig: KubeConfig, observer: KubeApiObserver): Configuration {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster) throw new KubeConfigError('the kubeconfig names no current cluster');
+  const fetchLibrary = new IsomorphicFetchHttpLibrary();
+  return createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kubeConfig },
+    middleware: [setHeaderMiddleware('User-Agent', 'kube-job-launcher (kubernetes-client-javascript)')],
+    httpApi: wrapHttpLibrary({
+      async send(request) {
+        const verb = apiVerb(request.getHttpMethod(), request.getUrl());
+        try {
+          const response = await fetchLibrary.send(request).toPromise();
+          observer.onRequest?.(verb, String(response.httpStatusCode));
+          return response;
+        } catch (error) {
+          observer.onRequest?.(verb, 'error');
+          throw error;
+        }
+      },
+    }),
+  });
+}
+
+/**
+ * A watch that tells `observer` how each watch request was answered: `200` once it is open, the
+ * HTTP status of a refusal (410, 403, …), `error` when no answer came.
+ */
+function observedWatch(kubeConfig: KubeConfig, observer: KubeApiObserver): Pick<Watch, 'watch'> {
+  const watch = new Watch(kubeConfig);
+  return {
+    async watch(path, queryParams, callback, done) {
+      let counted = false;
+      const count = (code: string) => {
+        if (counted) return;
+        counted = true;
+        observer.onRequest?.('watch', code);
+      };
+      try {
+        const controller = await watch.watch(path, queryParams, callback, (error: unknown) => {
+          // before the watch resolved: the request's own answer; after: the end of an open watch
+          const status = (error as { statusCode?: unknown } | null)?.statusCode;
+          count(error ? (typeof status === 'number' ? String(status) : 'error') : '200');
+          done(error);
+        });
+        count('200');
+        return controller;
+      } catch (error) {
+        count('error');
+        throw error;
+      }
+    },
+  };
+}
+
+/** The API clients of a configuration; `observer` learns of every request and retry (metrics). */
+export function createKubeClients(kubeConfig: KubeConfig, observer: KubeApiObserver = {}): KubeClients {
+  const configuration = apiConfiguration(kubeConfig, observer);
   return {
     kubeConfig,
-    batch: kubeConfig.makeApiClient(BatchV1Api),
-    core: kubeConfig.makeApiClient(CoreV1Api),
-    version: kubeConfig.makeApiClient(VersionApi),
+    batch: new BatchV1Api(configuration),
+    core: new CoreV1Api(configuration),
+    version: new VersionApi(configuration),
+    watch: observedWatch(kubeConfig, observer),
+    retry: {
+      ...DEFAULT_API_RETRY,
+      ...(observer.onRetry ? { onRetry: (what: string) => observer.onRetry?.(what) } : {}),
+    },
     close: async () => {
       if (kubeConfig instanceof PooledKubeConfig) await kubeConfig.close();
     },

@@ -52,10 +52,12 @@ export class OrphanSweeper {
   private async jobExists(name: string): Promise<boolean> {
     const { clients, namespace } = this.options;
     try {
-      await callApi('read job', () => clients.batch.readNamespacedJob({ name, namespace }), {
-        namespace,
-        jobName: name,
-      });
+      await callApi(
+        'read job',
+        () => clients.batch.readNamespacedJob({ name, namespace }),
+        { namespace, jobName: name },
+        clients.retry,
+      );
       return true;
     } catch (error) {
       return !(error instanceof KubeApiError && error.status === 404);
@@ -91,6 +93,7 @@ export class OrphanSweeper {
             ...(uid ? { body: { preconditions: { uid } } } : {}),
           }),
         { namespace, jobName: name },
+        clients.retry,
       ).catch((error: unknown) => logger.warn({ err: error, jobName: name }, 'could not delete orphan job'));
       result.jobs.push(name);
     }
@@ -102,10 +105,12 @@ export class OrphanSweeper {
       // and an older one's is asked for before its pod goes.
       if (Date.now() - (millis(pod.metadata?.creationTimestamp) ?? 0) < MIN_ORPHAN_AGE_MS) continue;
       if (owner && (await this.jobExists(owner))) continue;
-      await callApi('delete orphan pod', () => clients.core.deleteNamespacedPod({ name, namespace }), {
-        namespace,
-        pod: name,
-      }).catch((error: unknown) => logger.warn({ err: error, pod: name }, 'could not delete orphan pod'));
+      await callApi(
+        'delete orphan pod',
+        () => clients.core.deleteNamespacedPod({ name, namespace }),
+        { namespace, pod: name },
+        clients.retry,
+      ).catch((error: unknown) => logger.warn({ err: error, pod: name }, 'could not delete orphan pod'));
       result.pods.push(name);
     }
     if (result.jobs.length || result.pods.length) logger.info(result, 'deleted orphans');

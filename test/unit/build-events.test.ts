@@ -27,6 +27,8 @@ const inputs: Record<BuildPhase, BuildNotice> = {
     jobName: 'build-acme-invoice-parser-deadbeef',
     image: IMAGE,
     adopted: false,
+    sentAt: NOW - 1_000,
+    createdAt: NOW - 990,
   },
   succeeded: {
     ...build,
@@ -93,6 +95,8 @@ describe('buildEvent', () => {
     expect(data.jobName).toBe('build-acme-invoice-parser-deadbeef');
     expect(data.image).toBe(IMAGE);
     expect(data).not.toHaveProperty('durationMs');
+    // the dispatch bookkeeping is for the metrics, not for consumers
+    for (const field of ['adopted', 'sentAt', 'createdAt']) expect(data).not.toHaveProperty(field);
   });
 
   it('succeeded: duration from the start to the clock when no end is given', () => {
