@@ -225,6 +225,16 @@ export class BuildService {
     if (entry.state === 'completed' || entry.state === 'failed') {
       return { outcome: 'finished', status: await this.status(requestId) };
     }
+    if (entry.state === 'active' && !this.options.cluster) {
+      // its Job must be deleted: without the cluster the cancellation would never take effect
+      throw new KjlError(
+        'KJL_K8S_CONFIG',
+        `cannot cancel running build ${requestId}: no access to the cluster`,
+        {
+          context: { requestId },
+        },
+      );
+    }
     await store.markCancelled(requestId);
     if (entry.state !== 'active') {
       // a worker ends it now (and announces it) rather than when it was due
@@ -235,27 +245,60 @@ export class BuildService {
     return { outcome: 'running', jobs };
   }
 
+  /** Puts a finished entry back with fresh attempts and announces it; the run it will start as, or undefined when it is not finished. */
+  private async requeue(entry: EntryView): Promise<number | undefined> {
+    const { store } = this.options;
+    const requestId = entry.build.requestId;
+    if (!(await store.requeue(requestId))) return undefined;
+    const attempt = (await store.runCount(requestId)) + 1;
+    await announce(
+      this.options.notify,
+      entry.build,
+      attempt,
+      { phase: 'queued' },
+      this.options.logger.child({ requestId }),
+    );
+    return attempt;
+  }
+
   /**
    * Queues finished builds again (failed, cancelled; succeeded or superseded ones too when named),
    * each with fresh attempts, and announces each. Returns the request ids replayed.
    */
   async replay(requestIds: readonly string[]): Promise<string[]> {
-    const { store } = this.options;
     const replayed: string[] = [];
     for (const requestId of requestIds) {
-      const entry = await store.entry(requestId);
-      if (!entry || !(await store.requeue(requestId))) continue;
-      const attempt = (await store.runCount(requestId)) + 1;
-      await announce(
-        this.options.notify,
-        entry.build,
-        attempt,
-        { phase: 'queued' },
-        this.options.logger.child({ requestId }),
-      );
-      replayed.push(requestId);
+      const entry = await this.options.store.entry(requestId);
+      if (entry && (await this.requeue(entry)) !== undefined) replayed.push(requestId);
     }
     return replayed;
+  }
+
+  /** Queues every build that failed for good (and every cancelled one) again; returns their ids. */
+  async replayFailed(): Promise<string[]> {
+    const { builds } = await this.list({ states: ['failed', 'cancelled'], limit: 10_000 });
+    return this.replay(builds.map((build) => build.requestId));
+  }
+
+  /**
+   * Queues one finished build again, with fresh attempts. Throws `KJL_UNKNOWN_REQUEST` for an
+   * unknown request and `KJL_NOT_FINISHED` for one still queued, waiting or running.
+   */
+  async replayBuild(requestId: string): Promise<SubmitResult> {
+    const entry = await this.entry(requestId);
+    const attempt = await this.requeue(entry);
+    if (attempt === undefined) {
+      const { state } = summarize(entry);
+      throw new KjlError(
+        'KJL_NOT_FINISHED',
+        `${requestId} is ${state}: only a finished build can be replayed`,
+        {
+          context: { requestId, state },
+        },
+      );
+    }
+    const position = await this.options.store.position(requestId);
+    return { status: 'requeued', requestId, ...(position ? { position } : {}), attempt };
   }
 
   /** The fleet's concurrent-job limit in force. */
