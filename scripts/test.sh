@@ -6,5 +6,6 @@ ensure_node
 ensure_deps
 ensure_redis
 ensure_kubectl
+ensure_chromium
 cd "$KJL_ROOT"
 exec npm run check

@@ -1,5 +1,5 @@
 import { createBullBoard } from '@bull-board/api';
-import type { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import type { BaseAdapter } from '@bull-board/api/dist/queueAdapters/base.js';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BuildService } from '../app/build-service.js';
@@ -12,7 +12,7 @@ export const DASHBOARD_PATH = '/admin/queues';
 
 export interface DashboardOptions {
   /** the builds queue as Bull Board reads it (the queue adapter's `dashboardAdapter`) */
-  queue: BullMQAdapter;
+  queue: BaseAdapter;
   /** who may see it; undefined: anyone (`kjl dev` on loopback) */
   credentials: Credentials | undefined;
   /** the board only shows; else its actions act, a retry being kjl's replay */
@@ -20,17 +20,26 @@ export interface DashboardOptions {
   service: BuildService;
 }
 
-/** What an operator looks for in a queue entry: the build, its run, how it ended (with the log tail). */
+/**
+ * What an operator looks for in a queue entry, at the top: the build, its run and Job, and how it
+ * ended (a failure's reason, exit code and log tail, which the Logs tab shows line by line).
+ */
 function entryView(data: QueuedBuild) {
   const { requestId, request, run, outcome } = data;
+  const jobName = run?.jobName ?? outcome?.jobName;
   return {
     requestId,
     target: targetKey(request),
     contentHash: request.contentHash,
     template: request.template,
     ...(run ? { attempt: run.number } : {}),
-    ...((run?.jobName ?? outcome?.jobName) ? { jobName: run?.jobName ?? outcome?.jobName } : {}),
-    ...(outcome ? { outcome } : {}),
+    ...(jobName ? { jobName } : {}),
+    ...(outcome ? { outcome: outcome.status } : {}),
+    ...(outcome && outcome.status !== 'succeeded'
+      ? { reason: outcome.reason, message: outcome.message }
+      : {}),
+    ...(outcome?.status === 'failed' && outcome.exitCode !== undefined ? { exitCode: outcome.exitCode } : {}),
+    ...(outcome?.status === 'failed' ? { logTail: outcome.logTail } : {}),
     request,
   };
 }

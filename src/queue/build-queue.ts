@@ -1,4 +1,3 @@
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { Queue, type Job, type JobsOptions, type JobType } from 'bullmq';
 import { Redis } from 'ioredis';
 import type {
@@ -16,6 +15,7 @@ import { targetKey, type QueuedBuild } from '../build-request.js';
 import { KjlError, QueueUnavailableError, UsageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redisOptionsFor, type ConnectionMode } from './redis-options.js';
+import { DashboardAdapter } from './dashboard-adapter.js';
 import { durabilityProblems } from './redis-durability.js';
 import { RedisRecords } from './redis-records.js';
 import { isTransientRedisError, retryTransient } from './redis-retry.js';
@@ -492,8 +492,8 @@ export class BuildQueue implements BuildStore {
    * The queue for the dashboard (Bull Board), which reads it through BullMQ; read-only unless
    * `readOnly` is false.
    */
-  dashboardAdapter(options: { readOnly: boolean; description: string }): BullMQAdapter {
-    return new BullMQAdapter(this.queue, {
+  dashboardAdapter(options: { readOnly: boolean; description: string }): DashboardAdapter {
+    return new DashboardAdapter(this.queue, {
       readOnlyMode: options.readOnly,
       allowRetries: !options.readOnly,
       description: options.description,
