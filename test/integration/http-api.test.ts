@@ -361,9 +361,17 @@ describe('replay and logs', () => {
       'its pod running',
       async () => (await api.call('GET', `/builds/${id}`)).body.run?.phase === 'running',
     );
-    const response = await fetch(api.url(`/builds/${id}/logs?follow=true`), {
-      headers: { authorization: `Bearer ${TOKEN}` },
-    });
+    const follow = (signal?: AbortSignal) =>
+      fetch(api.url(`/builds/${id}/logs?follow=true`), {
+        headers: { authorization: `Bearer ${TOKEN}` },
+        ...(signal ? { signal } : {}),
+      });
+    // a follower that goes away early: its stream is dropped, and the launcher goes on
+    const early = new AbortController();
+    const first = await follow(early.signal);
+    await first.body!.getReader().read();
+    early.abort();
+    const response = await follow();
     expect(response.status).toBe(200);
     const arrivals: { line: string; at: number }[] = [];
     const decoder = new TextDecoder();
