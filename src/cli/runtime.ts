@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { FastifyInstance } from 'fastify';
 import { BuildLifecycle } from '../app/build-lifecycle.js';
@@ -26,7 +28,7 @@ import { DeadLetterQueue } from '../intake/dead-letter-queue.js';
 import { loadTemplateCatalog } from '../k8s/template-catalog.js';
 import type { Logger } from '../logger.js';
 import { BuildQueue, type BuildQueueOptions } from '../queue/build-queue.js';
-import { BuildWorker } from '../queue/build-worker.js';
+import { BuildWorker, SHARE_INTERVAL_MS } from '../queue/build-worker.js';
 import type { ConnectionMode } from '../queue/redis-options.js';
 
 /** A running kjl: the parts `kjl start` and `kjl dev` wire together. */
@@ -105,6 +107,7 @@ export function kubeClientsFor(config: Config): KubeClients {
       ...(config.k8s.serviceHost ? { serviceHost: config.k8s.serviceHost } : {}),
       ...(config.k8s.servicePort ? { servicePort: config.k8s.servicePort } : {}),
       ...(config.k8s.kubeconfigEnv ? { kubeconfigEnv: config.k8s.kubeconfigEnv } : {}),
+      limits: { qps: config.k8s.qps, burst: config.k8s.burst, connections: config.k8s.connections },
     }),
   );
 }
@@ -148,6 +151,8 @@ interface Workers {
   worker: BuildWorker;
   lifecycle: BuildLifecycle;
   sweeper: OrphanSweeper;
+  /** says in Redis that this worker process is gone (its share goes to the others) */
+  leave: () => Promise<void>;
 }
 
 async function startWorkers(
@@ -202,11 +207,13 @@ async function startWorkers(
     pollMs: config.queue.pollMs,
     logger: workerLog,
   });
+  const workerId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const worker = new BuildWorker(lifecycle.handle, {
     redisUrl: config.redis.url,
     name: config.queue.name,
     prefix: config.queue.prefix,
     concurrency: config.queue.maxConcurrentJobs,
+    fairShare: () => store.fairShare(workerId, 3 * SHARE_INTERVAL_MS),
     lockSeconds: config.queue.lockSeconds,
     logger: workerLog,
   });
@@ -223,7 +230,7 @@ async function startWorkers(
     logger: log,
   });
   sweeper.start();
-  return { clients, watcher, worker, lifecycle, sweeper };
+  return { clients, watcher, worker, lifecycle, sweeper, leave: () => store.leave(workerId) };
 }
 
 /** The cluster's clients when a Kubernetes configuration is found (an intake-only process may have none). */
@@ -409,7 +416,9 @@ export async function startRuntime(
       await bounded(graceMs / 2, async () => intake?.stop());
       workers?.sweeper.stop();
       await workers?.worker.close(() => workers.lifecycle.stop(graceMs / 4));
+      await bounded(1000, async () => workers?.leave());
       await bounded(2000, async () => workers?.watcher.stop());
+      await bounded(1000, async () => clients?.close());
       await bounded(2000, async () => http?.close());
       await Promise.all(stores.map((store) => store.close()));
       await bounded(2000, () => events.close());

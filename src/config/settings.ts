@@ -287,6 +287,24 @@ export const SETTINGS = [
     doc: 'Prefix of the labels and annotations kjl puts on Jobs (`<prefix>/request-id`, …).',
   },
   {
+    env: 'KJL_K8S_QPS',
+    path: 'k8s.qps',
+    schema: z.coerce.number().positive().max(10_000).default(50),
+    doc: "Requests a second kjl sends the Kubernetes API at most (a client-side rate limit, like client-go's `QPS`); watches and followed logs are not counted.",
+  },
+  {
+    env: 'KJL_K8S_BURST',
+    path: 'k8s.burst',
+    schema: int(1, 100_000).default(100),
+    doc: 'Requests kjl may send at once above `KJL_K8S_QPS` before the rate limit holds them (client-go `Burst`).',
+  },
+  {
+    env: 'KJL_K8S_CONNECTIONS',
+    path: 'k8s.connections',
+    schema: int(1, 1000).default(4),
+    doc: 'Keep-alive connections kjl keeps to the API server for its requests (watches and followed logs have their own).',
+  },
+  {
     env: 'KJL_WATCH_STALE_SECONDS',
     path: 'k8s.watchStaleSeconds',
     schema: int(1).default(60),

@@ -489,6 +489,20 @@ export class BuildQueue implements BuildStore {
   }
 
   /**
+   * This worker process's fair share of the fleet's limit: the limit over the live worker processes,
+   * plus one of slack, so that adding a worker adds capacity when the workers, not the limit, are
+   * the bottleneck. Also marks this process alive.
+   */
+  async fairShare(workerId: string, ttlMs: number): Promise<number> {
+    const [workers, limit] = await Promise.all([this.records.heartbeat(workerId, ttlMs), this.limit()]);
+    return Math.min(limit, Math.ceil(limit / Math.max(1, workers)) + 1);
+  }
+
+  async leave(workerId: string): Promise<void> {
+    await this.records.forgetWorker(workerId).catch(() => {});
+  }
+
+  /**
    * The queue for the dashboard (Bull Board), which reads it through BullMQ; read-only unless
    * `readOnly` is false.
    */

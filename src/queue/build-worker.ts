@@ -9,12 +9,17 @@ export interface BuildWorkerOptions {
   redisUrl: string;
   name: string;
   prefix: string;
-  /** local concurrency; the queue's global concurrency caps all replicas together */
+  /** local concurrency at start; the queue's global concurrency caps all replicas together */
   concurrency: number;
+  /** this process's fair share of the limit now (asked every few seconds; it keeps the process alive in Redis) */
+  fairShare?: () => Promise<number>;
   /** lease of an active entry; a stopped worker's entries are picked up again after about this long */
   lockSeconds: number;
   logger: Logger;
 }
+
+/** How often a worker re-reads its fair share of the limit (and says it is alive). */
+export const SHARE_INTERVAL_MS = 5000;
 
 /** What the worker runs for each entry it takes: the application layer's build lifecycle. */
 export type EntryHandler = (entry: ActiveEntry, maxAttempts: number) => Promise<Verdict>;
@@ -27,8 +32,12 @@ export type EntryHandler = (entry: ActiveEntry, maxAttempts: number) => Promise<
 export class BuildWorker {
   private readonly worker: Worker<QueuedBuild, EntryResult>;
   private stopping = false;
+  private shareTimer: NodeJS.Timeout | undefined;
 
-  constructor(handler: EntryHandler, options: BuildWorkerOptions) {
+  constructor(
+    handler: EntryHandler,
+    private readonly options: BuildWorkerOptions,
+  ) {
     const lockMs = options.lockSeconds * 1000;
     const log = options.logger;
     this.worker = new Worker<QueuedBuild, EntryResult>(
@@ -99,6 +108,19 @@ export class BuildWorker {
   }
 
   start(): void {
+    const { fairShare } = this.options;
+    if (fairShare) {
+      const adjust = () =>
+        fairShare().then(
+          (share) => {
+            if (!this.stopping && share !== this.worker.concurrency) this.worker.concurrency = share;
+          },
+          (error: unknown) => this.options.logger.debug({ err: error }, 'could not read the fair share'),
+        );
+      void adjust();
+      this.shareTimer = setInterval(() => void adjust(), SHARE_INTERVAL_MS);
+      this.shareTimer.unref();
+    }
     void this.worker.run();
   }
 
@@ -112,6 +134,7 @@ export class BuildWorker {
    */
   async close(drain: () => Promise<void> = async () => {}): Promise<void> {
     this.stopping = true;
+    clearInterval(this.shareTimer);
     await Promise.race([
       this.worker.pause(true),
       new Promise((resolve) => setTimeout(resolve, 1000).unref()),

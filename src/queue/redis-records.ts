@@ -244,6 +244,24 @@ export class RedisRecords {
     return found;
   }
 
+  /** Marks a worker process alive for `ttlMs`; returns how many are alive. */
+  async heartbeat(workerId: string, ttlMs: number): Promise<number> {
+    const key = `${this.base}:workers`;
+    const now = Date.now();
+    const results = await this.redis
+      .multi()
+      .zadd(key, now + ttlMs, workerId)
+      .zremrangebyscore(key, '-inf', now)
+      .zcard(key)
+      .pexpire(key, ttlMs * 2)
+      .exec();
+    return Number(results?.[2]?.[1] ?? 1);
+  }
+
+  async forgetWorker(workerId: string): Promise<void> {
+    await this.redis.zrem(`${this.base}:workers`, workerId);
+  }
+
   /** Held, unexpired reservations. */
   async reserved(): Promise<number> {
     return this.redis.zcount(this.slotsKey, Date.now(), '+inf');

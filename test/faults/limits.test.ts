@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
 import { redisOptionsFor } from '../../src/queue/redis-options.js';
 import { runKjl } from '../support/cli.js';
+import { startEventRecorder } from '../support/event-recorder.js';
 import { createSetup, ofType, stored, useStack, type Setup } from '../support/stack.js';
 
 /**
@@ -113,6 +114,40 @@ describe('a Job of the deployment running outside any queue entry', () => {
     await fetch(`${stack.infra.cluster.url}/apis/batch/v1/namespaces/${setup.namespace}/jobs/stray`, {
       method: 'DELETE',
     });
+  });
+});
+
+describe('worker processes sharing the limit', () => {
+  it('each takes a fair share: with three workers every one of them runs builds', async () => {
+    const sink = await startEventRecorder();
+    try {
+      const setup = await createSetup(stack.infra, { KJL_MAX_CONCURRENT_JOBS: '6' }, { sink });
+      // each worker sends its events to its own path, so the sink tells who started what
+      for (const slot of [0, 1, 2]) {
+        await stack.spawn(setup, { KJL_ROLE: 'worker', KJL_EVENTS_SINK: `${sink.url}/w${slot}` });
+      }
+      const started: Record<string, number> = {};
+      const running: Record<string, number> = {};
+      const peak: Record<string, number> = {};
+      sink.onAttempt((event, path) => {
+        if (event.type === 'dev.kjl.build.started') {
+          started[path] = (started[path] ?? 0) + 1;
+          running[path] = (running[path] ?? 0) + 1;
+          peak[path] = Math.max(peak[path] ?? 0, running[path]);
+        } else if (event.type === 'dev.kjl.build.succeeded') running[path] = (running[path] ?? 0) - 1;
+      });
+      // the workers have read their share (every 5 s) before the work arrives
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      await stack.launch({ ...setup, config: { ...setup.config, role: 'intake' } });
+      await setup.publish(holds('share', 18));
+      await setup.waitForEvents('every build done', (all) => ofType(all, 'succeeded').length === 18, 90_000);
+      expect(Object.keys(started).sort()).toEqual(['/events/w0', '/events/w1', '/events/w2']);
+      // a fair share of 6 among 3 is 2, plus 1 of slack: no worker ran more than 3 at once
+      expect(Math.max(...Object.values(peak))).toBeLessThanOrEqual(3);
+      expect(stack.infra.cluster.stats().maxActiveJobsPerNamespace[setup.namespace]).toBeLessThanOrEqual(6);
+    } finally {
+      await sink.stop();
+    }
   });
 });
 
