@@ -156,6 +156,26 @@ describe('limits', () => {
   });
 });
 
+describe('POST /builds', () => {
+  it("answers 200 and says so when the request was sent before its target's newest", async () => {
+    const { base } = await serve({
+      submit: async (build) => ({ status: 'superseded', requestId: build.requestId, by: 'rnewer' }),
+      runCount: async () => 0,
+    });
+    const response = await fetch(`${base}/builds`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ thirdPartyId: 'a', parserId: 'b', contentHash: '0123abcd' }),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      requestId: expect.stringMatching(/^r[0-9a-f]{19}$/),
+      state: 'superseded',
+      by: 'rnewer',
+    });
+  });
+});
+
 describe('errors', () => {
   it('never answers with a stack trace: an unexpected error is a 500 that says nothing, logged with its request id', async () => {
     const { base, lines } = await serve({});
