@@ -245,7 +245,10 @@ export class BuildService {
     return { outcome: 'running', jobs };
   }
 
-  /** Puts a finished entry back with fresh attempts and announces it; the run it will start as, or undefined when it is not finished. */
+  /**
+   * Puts a finished entry back with fresh attempts and announces it. Returns the run it will start
+   * as, or undefined when it is not finished.
+   */
   private async requeue(entry: EntryView): Promise<number | undefined> {
     const { store } = this.options;
     const requestId = entry.build.requestId;
