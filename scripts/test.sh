@@ -7,5 +7,6 @@ ensure_deps
 ensure_redis
 ensure_prometheus
 ensure_kubectl
+ensure_chromium
 cd "$KJL_ROOT"
 exec npm run check

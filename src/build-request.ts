@@ -124,6 +124,19 @@ function makeSchema(limits: RequestLimits) {
 
 export type BuildRequest = z.output<ReturnType<typeof buildRequestSchema>>;
 
+/**
+ * A build request as an OpenAPI 3.0 schema object (the HTTP API's document): what JSON Schema can
+ * say of `buildRequestSchema`; the checks it cannot (the template allowlist, the caps) stay the
+ * parser's.
+ */
+export function buildRequestJsonSchema(limits: RequestLimits): Record<string, unknown> {
+  return z.toJSONSchema(buildRequestSchema(limits), {
+    io: 'input',
+    target: 'openapi-3.0',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
+}
+
 /** A build target: one image per (thirdPartyId, parserId). Two Jobs for one target never run at once. */
 export function targetKey(request: Pick<BuildRequest, 'thirdPartyId' | 'parserId'>): string {
   return `${request.thirdPartyId}/${request.parserId}`;

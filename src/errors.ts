@@ -179,7 +179,8 @@ export class KubeConfigError extends KjlError {
 export const ERROR_CODES: Readonly<Record<string, string>> = {
   KJL_CONFIG_INVALID:
     'The configuration did not validate; every violation is listed with its variable (exit code 2).',
-  KJL_USAGE: 'A command was called wrongly: a flag or argument named in the message (exit code 2).',
+  KJL_USAGE:
+    'A command or an API call was made wrongly: the flag, argument, query parameter or field is named in the message (exit code 2; HTTP 400).',
   [InvalidMessageCode.MalformedJson]: 'Dead-lettered: the message body (or binary-mode data) is not JSON.',
   [InvalidMessageCode.InvalidCloudEvent]:
     'Dead-lettered: a required CloudEvent attribute is missing, empty or invalid.',
@@ -190,11 +191,16 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
     'Dead-lettered: the build request breaks its schema (field and reason named).',
   [InvalidMessageCode.UnsafeValue]:
     'Dead-lettered: a value holds control characters, quotes, shell or path metacharacters.',
-  [InvalidMessageCode.Oversized]: 'Dead-lettered: the body or a field is longer than allowed.',
+  [InvalidMessageCode.Oversized]:
+    'Dead-lettered: the body or a field is longer than allowed (over the HTTP API: 400, or 413 for a body past `KJL_API_BODY_LIMIT_BYTES`).',
   KJL_QUEUE_UNAVAILABLE:
     'Redis could not be reached (the URL is named): the intake keeps the SQS message (received again later); a command reports it and exits 1 within seconds.',
   KJL_SQS_ERROR: 'An SQS call failed (send, dead-letter); the queue URL is in the context.',
-  KJL_UNKNOWN_REQUEST: 'No queue entry has that request id (`kjl status`, `kjl cancel`, `kjl logs`).',
+  KJL_UNKNOWN_REQUEST:
+    'No queue entry has that request id (`kjl status`, `kjl cancel`, `kjl logs`; HTTP 404).',
+  KJL_NOT_FINISHED: 'A replay of a build that is still queued, waiting or running (HTTP 409).',
+  KJL_NO_LOG:
+    'No log of that build is kept or readable: it has not started, or its Job and its pod are gone (HTTP 404).',
   KJL_LEASE_LOST:
     'A worker lost its lease on a build (another took it over while it could not reach Redis); it stops acting on it. Logged, never shown to a user.',
   KJL_NO_DLQ:
@@ -210,6 +216,13 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
     'Redis could lose acknowledged requests (no AOF, AOF not fsynced always, or eviction on); `kjl start` refuses to run (`KJL_REDIS_DURABILITY=warn` runs anyway).',
   KJL_EVENT_SINK_FAILED: 'A build event could not be delivered after retries (the build goes on).',
   KJL_REDIS_START_FAILED: '`kjl dev` or a test could not start its `redis-server` child.',
+  KJL_UNAUTHORIZED:
+    'An HTTP API or dashboard request without valid credentials: the API token as a bearer, or the dashboard user and password (HTTP 401).',
+  KJL_RATE_LIMITED:
+    'A client made more HTTP API requests than `KJL_API_RATE_LIMIT` allows in its window (HTTP 429).',
+  KJL_NO_ROUTE: 'No HTTP route has that method and path (HTTP 404).',
+  KJL_INTERNAL:
+    'An HTTP request failed in a way kjl did not expect: it answers 500 with no detail and logs the error with the request id.',
   KJL_KUBELET_RULES_INVALID:
     "The simulated cluster's kubelet rules file does not validate (every problem listed).",
 };

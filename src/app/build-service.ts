@@ -225,8 +225,19 @@ export class BuildService {
    */
   async cancel(requestId: string): Promise<CancelResult> {
     const { store, cluster } = this.options;
-    if (['completed', 'failed'].includes((await this.entry(requestId)).state)) {
+    const before = await this.entry(requestId);
+    if (before.state === 'completed' || before.state === 'failed') {
       return { outcome: 'finished', status: await this.status(requestId) };
+    }
+    if (before.build.run && !cluster) {
+      // its Job must be deleted: without the cluster the cancellation would never take effect
+      throw new KjlError(
+        'KJL_K8S_CONFIG',
+        `cannot cancel started build ${requestId}: no access to the cluster`,
+        {
+          context: { requestId },
+        },
+      );
     }
     // marked, then read again: a worker that looks after the mark sees it, and a Job a worker
     // created before it is found below
@@ -247,26 +258,62 @@ export class BuildService {
   }
 
   /**
+   * Puts a finished entry back with fresh attempts and announces it. Returns the run it will start
+   * as, or undefined when it is not finished.
+   */
+  private async requeue(entry: EntryView): Promise<number | undefined> {
+    const { store } = this.options;
+    const requestId = entry.build.requestId;
+    if (!(await store.requeue(requestId))) return undefined;
+    const attempt = (await store.runCount(requestId)) + 1;
+    await announce(
+      this.options.notify,
+      entry.build,
+      attempt,
+      { phase: 'queued' },
+      this.options.logger.child({ requestId }),
+    );
+    return attempt;
+  }
+
+  /**
    * Queues finished builds again (failed, cancelled; succeeded or superseded ones too when named),
    * each with fresh attempts, and announces each. Returns the request ids replayed.
    */
   async replay(requestIds: readonly string[]): Promise<string[]> {
-    const { store } = this.options;
     const replayed: string[] = [];
     for (const requestId of requestIds) {
-      const entry = await store.entry(requestId);
-      if (!entry || !(await store.requeue(requestId))) continue;
-      const attempt = (await store.runCount(requestId)) + 1;
-      await announce(
-        this.options.notify,
-        entry.build,
-        attempt,
-        { phase: 'queued' },
-        this.options.logger.child({ requestId }),
-      );
-      replayed.push(requestId);
+      const entry = await this.options.store.entry(requestId);
+      if (entry && (await this.requeue(entry)) !== undefined) replayed.push(requestId);
     }
     return replayed;
+  }
+
+  /** Queues every build that failed for good (and every cancelled one) again; returns their ids. */
+  async replayFailed(): Promise<string[]> {
+    const { builds } = await this.list({ states: ['failed', 'cancelled'], limit: 10_000 });
+    return this.replay(builds.map((build) => build.requestId));
+  }
+
+  /**
+   * Queues one finished build again, with fresh attempts. Throws `KJL_UNKNOWN_REQUEST` for an
+   * unknown request and `KJL_NOT_FINISHED` for one still queued, waiting or running.
+   */
+  async replayBuild(requestId: string): Promise<SubmitResult> {
+    const entry = await this.entry(requestId);
+    const attempt = await this.requeue(entry);
+    if (attempt === undefined) {
+      const { state } = summarize(entry);
+      throw new KjlError(
+        'KJL_NOT_FINISHED',
+        `${requestId} is ${state}: only a finished build can be replayed`,
+        {
+          context: { requestId, state },
+        },
+      );
+    }
+    const position = await this.options.store.position(requestId);
+    return { status: 'requeued', requestId, ...(position ? { position } : {}), attempt };
   }
 
   /** The fleet's concurrent-job limit in force. */

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { FleetStatus } from '../app/build-service.js';
-import { BUILD_STATES, type BuildState, type BuildSummary } from '../app/build-views.js';
+import { parseSince, parseStates } from '../app/build-query.js';
+import { BUILD_STATES, type BuildSummary } from '../app/build-views.js';
 import { UsageError } from '../errors.js';
 import { commandConfig, oneShot, withService } from './command-service.js';
 
@@ -11,26 +12,6 @@ export function duration(ms: number): string {
   const minutes = Math.floor(seconds / 60);
   if (minutes < 60) return `${minutes}m ${Math.round(seconds % 60)}s`;
   return `${Math.floor(minutes / 60)}h ${minutes % 60}m`;
-}
-
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `--since`: a time ago (`30m`, `2h`, `7d`) or an ISO date; epoch ms. */
-export function parseSince(value: string, now = Date.now()): number {
-  const relative = /^(\d+)([smhd])$/.exec(value);
-  if (relative) return now - Number(relative[1]) * UNIT_MS[relative[2]!]!;
-  const at = Date.parse(value);
-  if (Number.isNaN(at))
-    throw new UsageError(`--since: must be a time ago (30m, 2h, 7d) or an ISO date (got "${value}")`);
-  return at;
-}
-
-function parseStates(value: string): BuildState[] {
-  const states = value.split(',').map((state) => state.trim());
-  const unknown = states.filter((state) => !(BUILD_STATES as readonly string[]).includes(state));
-  if (unknown.length)
-    throw new UsageError(`--state: unknown ${unknown.join(', ')} (states: ${BUILD_STATES.join(', ')})`);
-  return states as BuildState[];
 }
 
 function positiveInt(value: string, flag: string, max: number): number {
@@ -111,9 +92,9 @@ export function listCommand(): Command {
     .action(async (options: Record<string, unknown>) => {
       const query = {
         limit: positiveInt(String(options.limit), '--limit', 1000),
-        ...(options.state ? { states: parseStates(String(options.state)) } : {}),
+        ...(options.state ? { states: parseStates(String(options.state), '--state') } : {}),
         ...(options.target ? { target: String(options.target) } : {}),
-        ...(options.since ? { since: parseSince(String(options.since)) } : {}),
+        ...(options.since ? { since: parseSince(String(options.since), '--since') } : {}),
         ...(options.cursor ? { cursor: String(options.cursor) } : {}),
       };
       const config = await commandConfig(options);
@@ -229,14 +210,9 @@ export function failedCommand(): Command {
       .action(async (requestIds: string[], options: Record<string, unknown>) => {
         if (!options.all && requestIds.length === 0) throw new UsageError('give request ids, or --all');
         const config = await commandConfig(options);
-        const replayed = await withService(config, async (service) => {
-          const ids = options.all
-            ? (await service.list({ states: ['failed', 'cancelled'], limit: 10_000 })).builds.map(
-                (build) => build.requestId,
-              )
-            : requestIds;
-          return service.replay(ids);
-        });
+        const replayed = await withService(config, (service) =>
+          options.all ? service.replayFailed() : service.replay(requestIds),
+        );
         const missed = options.all ? [] : requestIds.filter((id) => !replayed.includes(id));
         console.log(
           `replayed ${replayed.length} build(s)${replayed.length ? `: ${replayed.join(', ')}` : ''}`,

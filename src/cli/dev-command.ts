@@ -74,8 +74,14 @@ export function devCommand(): Command {
       'service',
     );
     const logger = createLogger({ level: config.log.level });
-    const runtime = await startRuntime(config, logger, { http: true, httpHost: '127.0.0.1' });
+    const runtime = await startRuntime(config, logger, {
+      http: true,
+      httpHost: '127.0.0.1',
+      openOnLoopback: true,
+    });
     const httpPort = (runtime.http!.server.address() as { port: number }).port;
+    const http = `http://127.0.0.1:${httpPort}`;
+    const guarded = (credentials: boolean) => (credentials ? '' : ' (no credentials: loopback only)');
     await writeDevState({
       sqsEndpoint: sqs.endpoint,
       region: DEV_REGION,
@@ -95,8 +101,12 @@ export function devCommand(): Command {
         `  build-events   ${sqs.queues.buildEvents}`,
         `  Redis          ${config.redis.url}${redis ? ` (data in ${redis.dir})` : ''}`,
         `  Kubernetes     ${cluster.url} (simulated)`,
-        `  HTTP           http://127.0.0.1:${httpPort}/readyz`,
-        `  metrics        http://127.0.0.1:${httpPort}/metrics`,
+        `  HTTP           ${http}/readyz`,
+        `  metrics        ${http}/metrics`,
+        ...(runtime.served.api ? [`  API            ${http}/api/v1${guarded(!!config.api.token)}`] : []),
+        ...(runtime.served.dashboard
+          ? [`  Dashboard      ${http}/admin/queues${guarded(!!(config.api.token || config.dashboard.user))}`]
+          : []),
         `  state          ${DEV_STATE_FILE}`,
         '',
         'Watch the Jobs come and go:',
@@ -108,6 +118,11 @@ export function devCommand(): Command {
         '  ./scripts/kjl.sh publish --third-party-id acme --parser-id invalid-parser --content-hash 0123abcd',
         '  ./scripts/kjl.sh publish --count 20 --parser-id load',
         '  ./scripts/kjl.sh status <requestId>     ./scripts/kjl.sh failed list',
+        ...(runtime.served.api
+          ? [
+              `  curl -X POST ${http}/api/v1/builds -d '{"thirdPartyId":"acme","parserId":"invoice","contentHash":"0123abcd"}'`,
+            ]
+          : []),
         '',
         'Parser ids choose what the simulated build does: invalid-* fails, oom-* runs out of memory,',
         'evict-* is evicted (and retried), pull-* never pulls its image, slow-* runs 60 s, others succeed.',

@@ -7,12 +7,16 @@ import { BuildService } from '../app/build-service.js';
 import type { BuildStore, ClusterView, DeadLetterQueuePort } from '../app/ports.js';
 import { awsClientSettings } from '../aws.js';
 import type { Notify } from '../build-notice.js';
-import type { RequestLimits } from '../build-request.js';
+import { buildRequestJsonSchema, type RequestLimits } from '../build-request.js';
 import type { Config } from '../config/config.js';
+import { KubeConfigError } from '../errors.js';
 import { buildEvent, defaultEventSource } from '../events/build-events.js';
 import { createEventSink, type EventSink } from '../events/event-sink.js';
+import { API_PREFIX, apiRoutes } from '../http/api.js';
+import { DASHBOARD_PATH, dashboardRoutes } from '../http/dashboard.js';
 import { KjlMetrics } from '../http/metrics.js';
-import { startHttpServer } from '../http/server.js';
+import { startHttpServer, type HttpServerOptions } from '../http/server.js';
+import { parseHttpSubmission, type ParseOptions } from '../intake/parse-message.js';
 import { createSqsClient } from '../intake/sqs-client.js';
 import { SqsIntake } from '../intake/sqs-intake.js';
 import { JobRunner } from '../k8s/job-runner.js';
@@ -39,6 +43,8 @@ export interface Runtime {
   service: BuildService;
   intake: SqsIntake | undefined;
   http: FastifyInstance | undefined;
+  /** what the HTTP server serves besides health and readiness */
+  served: { api: boolean; dashboard: boolean };
   stop(): Promise<void>;
 }
 
@@ -47,6 +53,11 @@ export interface RuntimeOptions {
   http?: boolean;
   /** address the HTTP server binds (default all interfaces, as a pod needs for its probes) */
   httpHost?: string;
+  /**
+   * serve the API and the dashboard without credentials when none are configured (`kjl dev`); only
+   * when `httpHost` is a loopback address
+   */
+  openOnLoopback?: boolean;
 }
 
 /** The queue adapter's options from the config, for a process of the given kind. */
@@ -186,13 +197,13 @@ interface WorkerHooks {
 async function startWorkers(
   config: Config,
   store: BuildQueue,
+  clients: KubeClients,
   notify: Notify,
   logger: Logger,
   hooks: WorkerHooks = {},
 ): Promise<Workers> {
   const { metrics } = hooks;
   const log = logger.child({ module: 'k8s' });
-  const clients = kubeClientsFor(config, apiObserver(metrics));
   const catalog = await loadTemplateCatalog(config.k8s.templatesDir, config.k8s.templates);
   const keys = labelKeys(config.k8s.labelPrefix);
   const watcher = new JobWatcher({
@@ -265,6 +276,71 @@ async function startWorkers(
   return { clients, watcher, worker, lifecycle, sweeper, leave: () => store.leave(workerId) };
 }
 
+/** The cluster's clients when a Kubernetes configuration is found (an intake-only process may have none). */
+function optionalKubeClients(config: Config, observer: KubeApiObserver): KubeClients | undefined {
+  try {
+    return kubeClientsFor(config, observer);
+  } catch (error) {
+    if (error instanceof KubeConfigError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The API (`/api/v1`) and the dashboard (`/admin/queues`) of the HTTP server, each served only with
+ * credentials, or `open` without them (`kjl dev` on loopback); the log says why one is off.
+ */
+function httpSurfaces(
+  config: Config,
+  parts: { service: BuildService; store: BuildQueue; parse: ParseOptions },
+  open: boolean,
+  logger: Logger,
+): NonNullable<HttpServerOptions['surfaces']> {
+  const { service, store, parse } = parts;
+  const log = logger.child({ module: 'http' });
+  const token = config.api.token;
+  const { user, password, readOnly } = config.dashboard;
+  const basic = user && password ? { user, password } : undefined;
+  const surfaces: NonNullable<HttpServerOptions['surfaces']> = [];
+  if (token || open) {
+    surfaces.push({
+      prefix: API_PREFIX,
+      routes: apiRoutes({
+        service,
+        parseSubmission: (submission) => parseHttpSubmission(submission, parse),
+        requestSchema: buildRequestJsonSchema(parse.limits),
+        token,
+        rateLimit: { max: config.api.rateLimit, windowSeconds: config.api.rateLimitWindowSeconds },
+        bodyLimitBytes: config.api.bodyLimitBytes,
+      }),
+    });
+  } else {
+    log.info('HTTP API off: KJL_API_TOKEN is not set');
+  }
+  if (basic || token || open) {
+    if (!basic && token)
+      log.info(
+        'dashboard: the API token only (set KJL_DASHBOARD_USER and KJL_DASHBOARD_PASSWORD for a browser)',
+      );
+    surfaces.push({
+      prefix: DASHBOARD_PATH,
+      routes: dashboardRoutes({
+        queue: store.dashboardAdapter({
+          readOnly,
+          description: 'kjl builds: each entry is a build request (its id), named after its target',
+        }),
+        credentials:
+          basic || token ? { ...(token ? { token } : {}), ...(basic ? { basic } : {}) } : undefined,
+        readOnly,
+        service,
+      }),
+    });
+  } else {
+    log.info('dashboard off: KJL_DASHBOARD_USER and KJL_DASHBOARD_PASSWORD (or KJL_API_TOKEN) are not set');
+  }
+  return surfaces;
+}
+
 /** Runs `close` and moves on after `ms` whatever it does (a dead peer never holds up a stop). */
 async function bounded(ms: number, close: () => Promise<unknown>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -314,6 +390,31 @@ export async function startRuntime(
   const sqs: SQSClient | undefined = runsIntake
     ? createSqsClient({ region: config.sqs.region, endpoint: config.sqs.endpoint })
     : undefined;
+  const clients = runsWorkers
+    ? kubeClientsFor(config, apiObserver(metrics))
+    : optionalKubeClients(config, apiObserver(metrics));
+  const deadLetters = sqs ? deadLettersFor(config, sqs) : undefined;
+  const store = (intakeStore ?? workerStore)!;
+  const service = buildServiceFor(
+    config,
+    {
+      store,
+      notify,
+      ...(clients ? { cluster: clusterJobsFor(config, clients) } : {}),
+      ...(deadLetters ? { deadLetters } : {}),
+    },
+    logger,
+  );
+  const limits = requestLimits(config);
+  const open = options.openOnLoopback === true && /^(127\.|::1$|localhost$)/.test(options.httpHost ?? '');
+  const surfaces = options.http
+    ? httpSurfaces(
+        config,
+        { service, store, parse: { eventType: config.intake.eventType, wrapSource: 'kjl/http', limits } },
+        open,
+        logger,
+      )
+    : [];
   let workers: Workers | undefined;
   const http = options.http
     ? await startHttpServer({
@@ -321,6 +422,7 @@ export async function startRuntime(
         ...(options.httpHost ? { host: options.httpHost } : {}),
         logger,
         ...(metrics ? { metrics } : {}),
+        surfaces,
         checks: {
           redis: async () => (await Promise.all(stores.map((store) => store.ready()))).every(Boolean),
           ...(sqs
@@ -345,23 +447,11 @@ export async function startRuntime(
         },
       })
     : undefined;
-  if (runsWorkers) {
-    workers = await startWorkers(config, workerStore!, notify, logger, {
+  if (runsWorkers)
+    workers = await startWorkers(config, workerStore!, clients!, notify, logger, {
       ...(metrics ? { metrics } : {}),
       onWatcher: (created) => (watcher = created),
     });
-  }
-  const deadLetters = sqs ? deadLettersFor(config, sqs) : undefined;
-  const service = buildServiceFor(
-    config,
-    {
-      store: (intakeStore ?? workerStore)!,
-      notify,
-      ...(workers ? { cluster: clusterJobsFor(config, workers.clients) } : {}),
-      ...(deadLetters ? { deadLetters } : {}),
-    },
-    logger,
-  );
   let intake: SqsIntake | undefined;
   if (sqs) {
     const queueUrl = config.sqs.queueUrl!;
@@ -377,7 +467,7 @@ export async function startRuntime(
       parse: {
         eventType: config.intake.eventType,
         wrapSource: `kjl/sqs/${queueUrl.split('/').at(-1)}`,
-        limits: requestLimits(config),
+        limits,
       },
       submitter: service,
       logger: logger.child({ module: 'intake' }),
@@ -398,6 +488,10 @@ export async function startRuntime(
     service,
     intake,
     http,
+    served: {
+      api: surfaces.some((surface) => surface.prefix === API_PREFIX),
+      dashboard: surfaces.some((surface) => surface.prefix === DASHBOARD_PATH),
+    },
     async stop() {
       // Stop taking work; builds in hand go back to the queue (their Jobs run on and are adopted).
       await bounded(graceMs / 2, async () => intake?.stop());
@@ -405,7 +499,7 @@ export async function startRuntime(
       await workers?.worker.close(() => workers.lifecycle.stop(graceMs / 4));
       await bounded(1000, async () => workers?.leave());
       await bounded(2000, async () => workers?.watcher.stop());
-      await bounded(1000, async () => workers?.clients.close());
+      await bounded(1000, async () => clients?.close());
       await bounded(2000, async () => http?.close());
       await Promise.all(stores.map((store) => store.close()));
       await bounded(2000, () => events.close());

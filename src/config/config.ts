@@ -32,6 +32,11 @@ export type ConfigPurpose = 'service' | 'command';
 /** Environment variables (and CLI flags under the same names) to read settings from. */
 export type SettingSource = Record<string, string | undefined>;
 
+/** Settings whose values are never echoed in an error. */
+const SECRETS = new Set<string>(
+  SETTINGS.filter((setting) => 'secret' in setting).map((setting) => setting.env),
+);
+
 function flatSchema(purpose: ConfigPurpose) {
   return z
     .object(
@@ -62,6 +67,12 @@ function flatSchema(purpose: ConfigPurpose) {
         );
       } catch (error) {
         for (const found of (error as ConfigError).issues ?? []) issue(found.variable, found.message);
+      }
+      if (!flat.KJL_DASHBOARD_USER !== !flat.KJL_DASHBOARD_PASSWORD) {
+        const [missing, given] = flat.KJL_DASHBOARD_USER
+          ? ['KJL_DASHBOARD_PASSWORD', 'KJL_DASHBOARD_USER']
+          : ['KJL_DASHBOARD_USER', 'KJL_DASHBOARD_PASSWORD'];
+        issue(missing, `is required when ${given} is set`);
       }
       if (purpose === 'service' && flat.KJL_ROLE !== 'worker' && !flat.KJL_SQS_QUEUE_URL) {
         issue('KJL_SQS_QUEUE_URL', `is required when the intake runs (KJL_ROLE ${String(flat.KJL_ROLE)})`);
@@ -105,7 +116,10 @@ export function loadConfig(
       const given = input[variable];
       return {
         variable,
-        message: given === undefined ? issue.message : `${issue.message} (got ${JSON.stringify(given)})`,
+        message:
+          given === undefined || SECRETS.has(variable)
+            ? issue.message
+            : `${issue.message} (got ${JSON.stringify(given)})`,
       };
     });
     throw new ConfigError(issues);

@@ -35,6 +35,16 @@ const retention = z
       count: z.number().int().min(1, 'the count must be at least 1'),
     }),
   );
+/** `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`). */
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], 'must be true or false'))
+  .transform((value) => ['true', '1', 'yes', 'on'].includes(value));
+/** A secret: no whitespace (a pasted newline would never match), at least `min` characters. */
+const secret = (min: number) =>
+  z.string().min(min, `must be at least ${min} characters`).regex(/^\S+$/, 'must not contain whitespace');
 const quantity = z.string().regex(/^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/, 'must be a Kubernetes quantity');
 const DEFAULT_TEMPLATES_DIR = fileURLToPath(new URL('../../templates', import.meta.url));
 
@@ -366,6 +376,56 @@ export const SETTINGS = [
     path: 'events.sinkUrl',
     schema: z.string().trim().min(1).optional(),
     doc: 'Where build CloudEvents go: an SQS queue URL, an SNS topic ARN (`arn:aws:sns:…`) or an http(s) URL; unset: none.',
+  },
+  // HTTP API and dashboard
+  {
+    env: 'KJL_API_TOKEN',
+    path: 'api.token',
+    schema: secret(16).optional(),
+    secret: true,
+    doc: 'Bearer token of the HTTP API (`/api/v1`), compared in constant time. Unset: the API is off (the log says so), except under `kjl dev`, which serves it on loopback without one.',
+  },
+  {
+    env: 'KJL_API_RATE_LIMIT',
+    path: 'api.rateLimit',
+    schema: int(1, 1_000_000).default(600),
+    doc: 'Requests one client (by address) may make to the HTTP API per `KJL_API_RATE_LIMIT_WINDOW_SECONDS`; past that it gets 429 until the window ends.',
+  },
+  {
+    env: 'KJL_API_RATE_LIMIT_WINDOW_SECONDS',
+    path: 'api.rateLimitWindowSeconds',
+    schema: int(1, 86_400).default(60),
+    doc: 'The window of `KJL_API_RATE_LIMIT`.',
+  },
+  {
+    env: 'KJL_API_BODY_LIMIT_BYTES',
+    path: 'api.bodyLimitBytes',
+    schema: int(1024, 1_048_576).default(65_536),
+    doc: "Largest request body the HTTP API reads; a longer one gets 413. A build request is checked against the intake's own 64 KiB limit as well.",
+  },
+  {
+    env: 'KJL_DASHBOARD_USER',
+    path: 'dashboard.user',
+    schema: z
+      .string()
+      .trim()
+      .min(1)
+      .regex(/^[^:]+$/, 'must not contain ":"')
+      .optional(),
+    doc: 'User name of the dashboard (`/admin/queues`, HTTP basic authentication); set with `KJL_DASHBOARD_PASSWORD`. The API token is accepted as a bearer too. With neither, the dashboard is off, except under `kjl dev` (loopback).',
+  },
+  {
+    env: 'KJL_DASHBOARD_PASSWORD',
+    path: 'dashboard.password',
+    schema: secret(12).optional(),
+    secret: true,
+    doc: 'Password of `KJL_DASHBOARD_USER`, compared in constant time.',
+  },
+  {
+    env: 'KJL_DASHBOARD_READ_ONLY',
+    path: 'dashboard.readOnly',
+    schema: bool.default(true),
+    doc: "The dashboard only shows: its retry, clean, remove, pause and other buttons are refused. `false` lets them act, except that a retry is kjl's replay (fresh attempts) and the limit and entries' data are never written from it.",
   },
   // Process
   {

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../logger.js';
 import type { KjlMetrics } from './metrics.js';
+import { installErrorReplies } from './error-replies.js';
 
 /** A named readiness check: true when that dependency is usable now. */
 export type ReadinessCheck = () => Promise<boolean> | boolean;
@@ -12,6 +13,8 @@ export interface HttpServerOptions {
   logger: Logger;
   /** served on `/metrics` when given */
   metrics?: Pick<KjlMetrics, 'contentType' | 'metrics'>;
+  /** more routes on the same port (the API, the dashboard), each in its own scope under its prefix */
+  surfaces?: { prefix: string; routes: (app: FastifyInstance) => Promise<void> }[];
 }
 
 /**
@@ -23,7 +26,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Fasti
     loggerInstance: options.logger.child({ module: 'http' }) as FastifyBaseLogger,
     // probes hit these endpoints every few seconds: no access log lines
     logController: new LogController({ disableRequestLogging: true }),
+    // an unknown field is an error to report, not one to drop
+    ajv: { customOptions: { removeAdditional: false } },
   });
+  installErrorReplies(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const results = await Promise.all(
@@ -45,6 +51,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Fasti
       reply.type(metrics.contentType).send(await metrics.metrics()),
     );
   }
+  for (const surface of options.surfaces ?? [])
+    await app.register(surface.routes, { prefix: surface.prefix });
   await app.listen({ port: options.port, host: options.host ?? '0.0.0.0' });
   return app;
 }

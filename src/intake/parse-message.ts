@@ -1,4 +1,5 @@
-import { CloudEvent, ValidationError } from 'cloudevents';
+import { randomUUID } from 'node:crypto';
+import { CloudEvent, HTTP, ValidationError } from 'cloudevents';
 import type { z } from 'zod';
 import { buildRequestSchema, requestIdOf, type QueuedBuild, type RequestLimits } from '../build-request.js';
 import { InvalidMessageCode, InvalidMessageError } from '../errors.js';
@@ -9,6 +10,12 @@ export interface IncomingMessage {
   Body?: string;
   MessageAttributes?: Record<string, { DataType?: string; StringValue?: string }>;
   Attributes?: Partial<Record<string, string>>;
+}
+
+/** The parts of an HTTP request the parser reads: its headers (names in any case) and its body. */
+export interface HttpSubmission {
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
 }
 
 export interface ParseOptions {
@@ -100,15 +107,37 @@ function binary(message: IncomingMessage, body: string): Envelope {
   return { attributes, data: parseJson(body, 'body') };
 }
 
-function wrapped(message: IncomingMessage, body: unknown, options: ParseOptions, now: number): Envelope {
-  const sent = Number(message.Attributes?.SentTimestamp);
+/**
+ * A binary-mode event of the CloudEvents HTTP binding: the SDK decodes the `ce-*` headers (and
+ * `content-type` as `datacontenttype`); the result is checked like any other event. The SDK tells
+ * binary mode by `ce-id` and fills in a missing one: without it, the check names the missing id.
+ */
+function httpBinary(headers: Record<string, string>, body: string): Envelope {
+  const data = parseJson(body, 'body');
+  if (!headers['ce-id']) return { attributes: { specversion: headers['ce-specversion'] }, data };
+  let event: CloudEvent<unknown>;
+  try {
+    event = HTTP.toEvent({ headers, body: data }) as CloudEvent<unknown>;
+  } catch (error) {
+    throw invalid(
+      InvalidMessageCode.InvalidCloudEvent,
+      `is not a valid CloudEvent: ${detailOf(error)}`,
+      'event',
+    );
+  }
+  const { data: _decoded, ...attributes } = event.toJSON();
+  return { attributes, data };
+}
+
+/** A plain build request, wrapped into a CloudEvent of the accepted type. */
+function wrapped(id: string, time: number, body: unknown, options: ParseOptions): Envelope {
   return {
     attributes: {
       specversion: '1.0',
-      id: message.MessageId ?? `kjl-${now}`,
+      id,
       source: options.wrapSource,
       type: options.eventType,
-      time: new Date(Number.isFinite(sent) ? sent : now).toISOString(),
+      time: new Date(time).toISOString(),
       datacontenttype: 'application/json',
     },
     data: body,
@@ -167,33 +196,40 @@ function checkAttributes(attributes: Record<string, unknown>, eventType: string)
   }
 }
 
-/**
- * Turns an SQS message into a queued build, or throws InvalidMessageError naming the field and the
- * reason. Accepts a structured-mode CloudEvent, a binary-mode one (`ce-*` message attributes) or a
- * plain JSON build request (wrapped into a CloudEvent).
- */
-export function parseMessage(message: IncomingMessage, options: ParseOptions): QueuedBuild {
-  const now = options.now?.() ?? Date.now();
-  const body = message.Body ?? '';
+function detailOf(error: unknown): string {
+  return error instanceof ValidationError ? JSON.stringify(error.errors ?? error.message) : String(error);
+}
+
+function checkSize(body: string): void {
   if (Buffer.byteLength(body) > MAX_BODY_BYTES) {
     throw invalid(InvalidMessageCode.Oversized, `must be at most ${MAX_BODY_BYTES} bytes`, 'body');
   }
-  const isBinary = Object.keys(message.MessageAttributes ?? {}).some((name) =>
-    /^ce[-_]specversion$/i.test(name),
-  );
-  let envelope: Envelope;
-  if (isBinary) {
-    envelope = binary(message, body);
-  } else {
-    const parsed = parseJson(body, 'body');
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw invalid(InvalidMessageCode.InvalidRequest, 'must be a JSON object', 'body');
-    }
-    envelope =
-      'specversion' in parsed
-        ? structured(parsed as Record<string, unknown>)
-        : wrapped(message, parsed, options, now);
+}
+
+function jsonObject(body: string): Record<string, unknown> {
+  const parsed = parseJson(body, 'body');
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw invalid(InvalidMessageCode.InvalidRequest, 'must be a JSON object', 'body');
   }
+  return parsed as Record<string, unknown>;
+}
+
+/** A JSON body that is not binary mode: a structured-mode event, or a plain build request to wrap. */
+function jsonBody(body: string, wrap: (request: object) => Envelope): Envelope {
+  const parsed = jsonObject(body);
+  return 'specversion' in parsed ? structured(parsed) : wrap(parsed);
+}
+
+/** How the request reached kjl, beyond its event. */
+interface Receipt {
+  messageId?: string;
+  /** when the producer sent it (epoch ms) */
+  sentAt?: number;
+  receivedAt: number;
+}
+
+/** Checks an envelope and its build request; the queued build, or InvalidMessageError. */
+function toBuild(envelope: Envelope, receipt: Receipt, options: ParseOptions): QueuedBuild {
   checkAttributes(envelope.attributes, options.eventType);
   const data = envelope.data;
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
@@ -205,11 +241,12 @@ export function parseMessage(message: IncomingMessage, options: ParseOptions): Q
   try {
     event = new CloudEvent({ ...envelope.attributes, data: result.data }, true);
   } catch (error) {
-    const detail =
-      error instanceof ValidationError ? JSON.stringify(error.errors ?? error.message) : String(error);
-    throw invalid(InvalidMessageCode.InvalidCloudEvent, `is not a valid CloudEvent: ${detail}`, 'event');
+    throw invalid(
+      InvalidMessageCode.InvalidCloudEvent,
+      `is not a valid CloudEvent: ${detailOf(error)}`,
+      'event',
+    );
   }
-  const sentAt = Number(message.Attributes?.SentTimestamp);
   return {
     requestId: requestIdOf(result.data),
     request: result.data,
@@ -218,9 +255,71 @@ export function parseMessage(message: IncomingMessage, options: ParseOptions): Q
       eventSource: event.source,
       eventType: event.type,
       ...(event.time ? { eventTime: event.time } : {}),
-      ...(message.MessageId ? { messageId: message.MessageId } : {}),
-      ...(Number.isFinite(sentAt) ? { sentAt } : {}),
-      receivedAt: now,
+      ...(receipt.messageId ? { messageId: receipt.messageId } : {}),
+      ...(receipt.sentAt !== undefined ? { sentAt: receipt.sentAt } : {}),
+      receivedAt: receipt.receivedAt,
     },
   };
+}
+
+/**
+ * Turns an SQS message into a queued build, or throws InvalidMessageError naming the field and the
+ * reason. Accepts a structured-mode CloudEvent, a binary-mode one (`ce-*` message attributes) or a
+ * plain JSON build request (wrapped into a CloudEvent).
+ */
+export function parseMessage(message: IncomingMessage, options: ParseOptions): QueuedBuild {
+  const now = options.now?.() ?? Date.now();
+  const body = message.Body ?? '';
+  checkSize(body);
+  const isBinary = Object.keys(message.MessageAttributes ?? {}).some((name) =>
+    /^ce[-_]specversion$/i.test(name),
+  );
+  const sent = Number(message.Attributes?.SentTimestamp);
+  const envelope = isBinary
+    ? binary(message, body)
+    : jsonBody(body, (request) =>
+        wrapped(message.MessageId ?? `kjl-${now}`, Number.isFinite(sent) ? sent : now, request, options),
+      );
+  return toBuild(
+    envelope,
+    {
+      ...(message.MessageId ? { messageId: message.MessageId } : {}),
+      ...(Number.isFinite(sent) ? { sentAt: sent } : {}),
+      receivedAt: now,
+    },
+    options,
+  );
+}
+
+/**
+ * Turns an HTTP request into a queued build, or throws InvalidMessageError with the same codes and
+ * messages as a dead-lettered message. Accepts a structured-mode CloudEvent (`application/
+ * cloudevents+json`, or any JSON body with `specversion`), a binary-mode one (`ce-*` headers, the
+ * CloudEvents HTTP binding) or a plain JSON build request (wrapped into a CloudEvent with a new id).
+ * It was sent when it was received.
+ */
+export function parseHttpSubmission(submission: HttpSubmission, options: ParseOptions): QueuedBuild {
+  const now = options.now?.() ?? Date.now();
+  checkSize(submission.body);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(submission.headers)) {
+    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  const contentType = headers['content-type'] ?? '';
+  if (contentType.startsWith('application/cloudevents-batch')) {
+    throw invalid(
+      InvalidMessageCode.InvalidCloudEvent,
+      'batched events are not accepted; send one event per request',
+      'content-type',
+    );
+  }
+  let envelope: Envelope;
+  if (headers['ce-specversion'] !== undefined) {
+    envelope = httpBinary(headers, submission.body);
+  } else if (contentType.startsWith('application/cloudevents')) {
+    envelope = structured(jsonObject(submission.body));
+  } else {
+    envelope = jsonBody(submission.body, (request) => wrapped(`http-${randomUUID()}`, now, request, options));
+  }
+  return toBuild(envelope, { sentAt: now, receivedAt: now }, options);
 }

@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { Log, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import type { RunDetail } from '../build-run.js';
 import { KubeApiError } from '../errors.js';
@@ -155,6 +155,9 @@ export class ClusterJobs {
     if (!job || !pod?.metadata?.name) return false;
     const container = mainContainerOf(job, this.options.labelPrefix) ?? pod.spec?.containers[0]?.name ?? '';
     const stream = new PassThrough();
+    // client-node pipes the API's answer into `stream` and leaves that answer's errors unheard: an
+    // abort or a cut connection would be an uncaught error. It ends the log here instead.
+    stream.on('pipe', (source: Readable) => source.on('error', () => stream.end()));
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => write(chunk));
     const ended = new Promise<void>((resolve) => {

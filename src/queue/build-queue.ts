@@ -12,9 +12,10 @@ import type {
   TargetSnapshot,
 } from '../app/ports.js';
 import { targetKey, type QueuedBuild } from '../build-request.js';
-import { KjlError, QueueUnavailableError } from '../errors.js';
+import { KjlError, QueueUnavailableError, UsageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redisOptionsFor, type ConnectionMode } from './redis-options.js';
+import { DashboardAdapter } from './dashboard-adapter.js';
 import { durabilityProblems } from './redis-durability.js';
 import { RedisRecords } from './redis-records.js';
 import { isTransientRedisError, retryTransient } from './redis-retry.js';
@@ -65,6 +66,23 @@ const BULL_TYPES: Record<EntryState, JobType[]> = {
   failed: ['failed'],
 };
 const PENDING: ReadonlySet<EntryState> = new Set(['waiting', 'delayed', 'active']);
+
+/** A page cursor: each BullMQ list's offset, as URL-safe base64 of JSON. */
+function decodeCursor(cursor: string): Record<string, number> {
+  try {
+    const offsets: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const valid =
+      offsets !== null &&
+      typeof offsets === 'object' &&
+      Object.values(offsets).every((offset) => Number.isSafeInteger(offset) && (offset as number) >= 0);
+    if (valid) return offsets as Record<string, number>;
+  } catch {
+    // refused below
+  }
+  throw new UsageError('cursor: is not one a list gave (pass its `next` as it is)', {
+    context: { field: 'cursor' },
+  });
+}
 
 /** A Redis URL without its password, for messages. */
 function hostOf(url: string): string {
@@ -194,6 +212,8 @@ export class BuildQueue implements BuildStore {
       backoff: { type: 'fixed', delay: this.options.failureBackoffSeconds * 1000 },
       removeOnComplete: { age: this.options.history.ageSeconds, count: this.options.history.count },
       removeOnFail: { age: this.options.history.ageSeconds, count: this.options.history.count },
+      // a failure keeps its reason and outcome; the worker's own stack says nothing about the build
+      stackTraceLimit: 0,
     };
   }
 
@@ -318,9 +338,7 @@ export class BuildQueue implements BuildStore {
   async entries(query: EntryQuery): Promise<EntryPage> {
     return this.call('list entries', async () => {
       const types = [...new Set(query.states.flatMap((state) => BULL_TYPES[state]))];
-      const offsets: Record<string, number> = query.cursor
-        ? (JSON.parse(query.cursor) as Record<string, number>)
-        : {};
+      const offsets = query.cursor ? decodeCursor(query.cursor) : {};
       const fetched = await Promise.all(
         types.map(async (type) => {
           const start = offsets[type] ?? 0;
@@ -350,7 +368,7 @@ export class BuildQueue implements BuildStore {
       const views = await Promise.all(merged.map(({ job }) => this.view(job)));
       return {
         entries: views.filter((view): view is EntryView => view !== undefined),
-        ...(more ? { cursor: JSON.stringify(next) } : {}),
+        ...(more ? { cursor: Buffer.from(JSON.stringify(next)).toString('base64url') } : {}),
       };
     });
   }
@@ -495,6 +513,18 @@ export class BuildQueue implements BuildStore {
 
   async leave(workerId: string): Promise<void> {
     await this.records.forgetWorker(workerId).catch(() => {});
+  }
+
+  /**
+   * The queue for the dashboard (Bull Board), which reads it through BullMQ; read-only unless
+   * `readOnly` is false.
+   */
+  dashboardAdapter(options: { readOnly: boolean; description: string }): DashboardAdapter {
+    return new DashboardAdapter(this.queue, {
+      readOnlyMode: options.readOnly,
+      allowRetries: !options.readOnly,
+      description: options.description,
+    });
   }
 
   /** True when Redis answers now. */

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRuntime, type Runtime } from '../../src/cli/runtime.js';
+import { startRuntime, type Runtime, type RuntimeOptions } from '../../src/cli/runtime.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/dev/embedded-sqs.js';
 import type { BuildEventData } from '../../src/events/build-events.js';
@@ -211,8 +211,8 @@ export async function createSetup(
 }
 
 /** The launcher in this process (role `all` unless the setup says otherwise). */
-export async function startLauncher(setup: Setup): Promise<Runtime> {
-  return startRuntime(setup.config, createLogger({ level: setup.config.log.level }));
+export async function startLauncher(setup: Setup, options: RuntimeOptions = {}): Promise<Runtime> {
+  return startRuntime(setup.config, createLogger({ level: setup.config.log.level }), options);
 }
 
 export const ofType = (events: ReceivedEvent[], phase: string, requestId?: string) =>
@@ -243,8 +243,8 @@ export function useStack(options: { rules?: KubeletRule[] } = {}) {
     get infra(): Infra {
       return infra!;
     },
-    async launch(setup: Setup): Promise<Runtime> {
-      const runtime = await startLauncher(setup);
+    async launch(setup: Setup, options: RuntimeOptions = {}): Promise<Runtime> {
+      const runtime = await startLauncher(setup, options);
       running.push(runtime);
       return runtime;
     },
