@@ -19,7 +19,7 @@ import { instanceSelector, labelKeys } from '../k8s/labels.js';
 import { OrphanSweeper } from '../k8s/orphan-sweeper.js';
 import { ClusterJobs } from '../k8s/cluster-jobs.js';
 import { DeadLetterQueue } from '../intake/dead-letter-queue.js';
-import { loadTemplateCatalog } from '../k8s/template-catalog.js';
+import { TemplateWatcher } from '../k8s/template-watcher.js';
 import type { Logger } from '../logger.js';
 import { BuildQueue, type BuildQueueOptions } from '../queue/build-queue.js';
 import { BuildWorker } from '../queue/build-worker.js';
@@ -137,6 +137,7 @@ interface Workers {
   worker: BuildWorker;
   lifecycle: BuildLifecycle;
   sweeper: OrphanSweeper;
+  templates: TemplateWatcher;
 }
 
 async function startWorkers(
@@ -147,7 +148,11 @@ async function startWorkers(
 ): Promise<Workers> {
   const log = logger.child({ module: 'k8s' });
   const clients = kubeClientsFor(config);
-  const catalog = await loadTemplateCatalog(config.k8s.templatesDir, config.k8s.templates);
+  const templates = await TemplateWatcher.start({
+    dir: config.k8s.templatesDir,
+    names: config.k8s.templates,
+    logger: log,
+  });
   const keys = labelKeys(config.k8s.labelPrefix);
   const watcher = new JobWatcher({
     clients,
@@ -161,7 +166,7 @@ async function startWorkers(
   const runner = new JobRunner({
     clients,
     watcher,
-    catalog,
+    catalog: templates,
     startTimeoutSeconds: config.k8s.startTimeoutSeconds,
     logTail: {
       lines: config.k8s.logTailLines,
@@ -217,7 +222,7 @@ async function startWorkers(
     logger: log,
   });
   sweeper.start();
-  return { clients, watcher, worker, lifecycle, sweeper };
+  return { clients, watcher, worker, lifecycle, sweeper, templates };
 }
 
 /** Runs `close` and moves on after `ms` whatever it does (a dead peer never holds up a stop). */
@@ -320,6 +325,7 @@ export async function startRuntime(
       // Stop taking work; builds in hand go back to the queue (their Jobs run on and are adopted).
       await bounded(graceMs / 2, async () => intake?.stop());
       workers?.sweeper.stop();
+      workers?.templates.stop();
       await workers?.worker.close(() => workers.lifecycle.stop(graceMs / 4));
       await bounded(2000, async () => workers?.watcher.stop());
       await bounded(2000, async () => http?.close());

@@ -18,7 +18,8 @@ import type { TemplateCatalog } from './template-catalog.js';
 export interface JobRunnerOptions {
   clients: KubeClients;
   watcher: JobWatcher;
-  catalog: TemplateCatalog;
+  /** the templates in force (reloaded while the process runs) */
+  catalog: Pick<TemplateCatalog, 'get'>;
   spec: JobSpecOptions;
   startTimeoutSeconds: number;
   logTail: LogTailLimits;
