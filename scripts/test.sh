@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Runs the whole check (lint, format, typecheck, unit and integration tests), installing what it needs.
+# Runs the whole check (lint, format, typecheck, unit, integration, deploy and fault tests), installing
+# what it needs.
 # Quick start: ./scripts/test.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 ensure_node
 ensure_deps
 ensure_redis
 ensure_kubectl
+ensure_helm
+ensure_awscli
+ensure_shellcheck
 cd "$KJL_ROOT"
 exec npm run check
