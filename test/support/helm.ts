@@ -37,6 +37,7 @@ export async function helm(args: string[]): Promise<{ code: number | null; stdou
   } catch (error) {
     throw new Error(
       `helm is not on the PATH (${(error as Error).message}): run ./scripts/test.sh, which installs it, or put it on the PATH`,
+      { cause: error },
     );
   }
 }
