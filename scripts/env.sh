@@ -78,8 +78,9 @@ ensure_helm() {
   export PATH="$PATH:$dir/helm"
 }
 
-# A Debian package's command (awscli: aws, shellcheck): installed with apt-get when missing and
-# running as root, else a clear message. The deploy tests run the real tools.
+# A Debian package's command (/usr/bin/aws of awscli, shellcheck): installed with apt-get when
+# missing and running as root, else a clear message. The deploy tests run the real tools (Debian's
+# aws CLI by its path: another aws on the PATH may be another version).
 ensure_debian_tool() {
   local command="$1" package="$2"
   if command -v "$command" >/dev/null 2>&1; then return; fi
@@ -92,7 +93,7 @@ ensure_debian_tool() {
   exit 1
 }
 
-ensure_awscli() { ensure_debian_tool aws awscli; }
+ensure_awscli() { ensure_debian_tool /usr/bin/aws awscli; }
 ensure_shellcheck() { ensure_debian_tool shellcheck shellcheck; }
 
 ensure_build() {
