@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Container, V1Deployment, V1PodSpec } from '@kubernetes/client-node';
@@ -239,6 +239,8 @@ describe('helm template', () => {
   });
 
   it('renders the alert rules file as it is into the PrometheusRule', async () => {
+    // the chart's files are links to the sources, never copies that drift
+    expect(await realpath(join(CHART, 'files/alerts.yaml'))).toBe(join(ROOT, 'prometheus/alerts.yaml'));
     const source = parse(await readFile(join(ROOT, 'prometheus/alerts.yaml'), 'utf8')) as unknown;
     expect(find(allOptions, 'PrometheusRule')[0]!.spec).toEqual(source);
   });
@@ -246,6 +248,7 @@ describe('helm template', () => {
   it('ships the package’s Job templates in the ConfigMap by default, and the given ones otherwise', async () => {
     const bundled: Record<string, string> = {};
     for (const file of await readdir(join(ROOT, 'templates'))) {
+      expect(await realpath(join(CHART, 'files/templates', file))).toBe(join(ROOT, 'templates', file));
       bundled[file] = (await readFile(join(ROOT, 'templates', file), 'utf8')).trimEnd() + '\n';
     }
     expect(find(defaults, 'ConfigMap')[0]!.data).toEqual(bundled);
