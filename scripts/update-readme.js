@@ -1,7 +1,12 @@
 // Rewrites the README's generated parts (run `npm run docs`): the configuration table from the
-// settings, the error table from the error codes, the failure reasons from their table, and the measured figures from bench/results.json (written by `npm run bench`).
+// settings, the error table from the error codes, the failure reasons from their table, and the measured figures from bench/results.json (written by `npm run bench`); and the Helm chart's values table from its values.schema.json.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { renderConfigTable, renderErrorTable, renderFailureTable } from '../dist/config/docs.js';
+import {
+  renderConfigTable,
+  renderErrorTable,
+  renderFailureTable,
+  renderValuesTable,
+} from '../dist/config/docs.js';
 
 function replaceBetween(text, name, content) {
   const start = `<!-- ${name}:start -->`;
@@ -35,3 +40,12 @@ readme = replaceBetween(readme, 'failure-table', renderFailureTable());
 readme = replaceBetween(readme, 'bench', benchTable());
 writeFileSync(file, readme);
 console.log('README.md: configuration table, error table and measured figures updated');
+
+const chartDir = new URL('../helm/kube-job-launcher/', import.meta.url);
+const chartReadme = new URL('README.md', chartDir);
+const schema = JSON.parse(readFileSync(new URL('values.schema.json', chartDir), 'utf8'));
+writeFileSync(
+  chartReadme,
+  replaceBetween(readFileSync(chartReadme, 'utf8'), 'values-table', renderValuesTable(schema)),
+);
+console.log('helm/kube-job-launcher/README.md: values table updated from values.schema.json');

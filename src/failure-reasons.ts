@@ -35,7 +35,7 @@ export const FAILURE_REASONS = {
   Unschedulable: {
     retryable: true,
     metric: 'unschedulable',
-    doc: 'No node took the pod, or no pod was created, by the start timeout.',
+    doc: 'No node took the pod, or its pod could not be created, by the start timeout (a pod a ResourceQuota refuses waits instead).',
   },
   JobDeleted: {
     retryable: true,

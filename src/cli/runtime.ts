@@ -32,7 +32,7 @@ import { instanceSelector, labelKeys } from '../k8s/labels.js';
 import { OrphanSweeper } from '../k8s/orphan-sweeper.js';
 import { ClusterJobs } from '../k8s/cluster-jobs.js';
 import { DeadLetterQueue } from '../intake/dead-letter-queue.js';
-import { loadTemplateCatalog } from '../k8s/template-catalog.js';
+import { TemplateWatcher } from '../k8s/template-watcher.js';
 import type { Logger } from '../logger.js';
 import { BuildQueue, type BuildQueueOptions } from '../queue/build-queue.js';
 import { BuildWorker, SHARE_INTERVAL_MS } from '../queue/build-worker.js';
@@ -183,6 +183,7 @@ interface Workers {
   worker: BuildWorker;
   lifecycle: BuildLifecycle;
   sweeper: OrphanSweeper;
+  templates: TemplateWatcher;
   /** says in Redis that this worker process is gone (its share goes to the others) */
   leave: () => Promise<void>;
 }
@@ -204,7 +205,11 @@ async function startWorkers(
 ): Promise<Workers> {
   const { metrics } = hooks;
   const log = logger.child({ module: 'k8s' });
-  const catalog = await loadTemplateCatalog(config.k8s.templatesDir, config.k8s.templates);
+  const templates = await TemplateWatcher.start({
+    dir: config.k8s.templatesDir,
+    names: config.k8s.templates,
+    logger: log,
+  });
   const keys = labelKeys(config.k8s.labelPrefix);
   const watcher = new JobWatcher({
     clients,
@@ -219,7 +224,7 @@ async function startWorkers(
   const runner = new JobRunner({
     clients,
     watcher,
-    catalog,
+    catalog: templates,
     startTimeoutSeconds: config.k8s.startTimeoutSeconds,
     logTail: {
       lines: config.k8s.logTailLines,
@@ -234,6 +239,11 @@ async function startWorkers(
       instance: config.k8s.instance,
       labelPrefix: config.k8s.labelPrefix,
       serviceAccount: config.k8s.serviceAccount,
+      nodeSelector: config.k8s.nodeSelector,
+      tolerations: config.k8s.tolerations,
+      priorityClassName: config.k8s.priorityClassName,
+      imagePullSecrets: config.k8s.imagePullSecrets,
+      runtimeClassName: config.k8s.runtimeClassName,
       activeDeadlineSeconds: config.k8s.activeDeadlineSeconds,
       ttlSecondsAfterFinished: config.k8s.ttlSecondsAfterFinished,
       bucket: config.build.contextBucket,
@@ -273,7 +283,15 @@ async function startWorkers(
     logger: log,
   });
   sweeper.start();
-  return { clients, watcher, worker, lifecycle, sweeper, leave: () => store.leave(workerId) };
+  return {
+    clients,
+    watcher,
+    worker,
+    lifecycle,
+    sweeper,
+    templates,
+    leave: () => store.leave(workerId),
+  };
 }
 
 /** The cluster's clients when a Kubernetes configuration is found (an intake-only process may have none). */
@@ -496,6 +514,7 @@ export async function startRuntime(
       // Stop taking work; builds in hand go back to the queue (their Jobs run on and are adopted).
       await bounded(graceMs / 2, async () => intake?.stop());
       workers?.sweeper.stop();
+      workers?.templates.stop();
       await workers?.worker.close(() => workers.lifecycle.stop(graceMs / 4));
       await bounded(1000, async () => workers?.leave());
       await bounded(2000, async () => workers?.watcher.stop());

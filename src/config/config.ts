@@ -114,12 +114,19 @@ export function loadConfig(
     const issues: ConfigIssue[] = parsed.error.issues.map((issue) => {
       const variable = String(issue.path[0] ?? 'config');
       const given = input[variable];
+      // inside a structured value (a JSON array, say): where, as `[0].effect`
+      const where = issue.path
+        .slice(1)
+        .map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`))
+        .join('')
+        .replace(/^\./, '');
+      const message = where ? `${where}: ${issue.message}` : issue.message;
       return {
         variable,
         message:
           given === undefined || SECRETS.has(variable)
-            ? issue.message
-            : `${issue.message} (got ${JSON.stringify(given)})`,
+            ? message
+            : `${message} (got ${JSON.stringify(given)})`,
       };
     });
     throw new ConfigError(issues);

@@ -62,3 +62,35 @@ export function renderFailureTable(): string {
     ...rows,
   ].join('\n');
 }
+
+/** The part of a JSON Schema the Helm chart's values table reads. */
+export interface ValuesSchema {
+  type?: string;
+  description?: string;
+  default?: unknown;
+  properties?: Readonly<Record<string, ValuesSchema>>;
+  items?: ValuesSchema;
+}
+
+/**
+ * The Helm chart's values table (Markdown) from its `values.schema.json`: one row per leaf value
+ * (an object with `properties` and no default of its own is walked into), with its dotted key, type, default and description.
+ * The chart test checks that the chart's README holds exactly this between its `values-table`
+ * markers, and that the schema's defaults are those of `values.yaml`.
+ */
+export function renderValuesTable(schema: ValuesSchema): string {
+  const rows: string[] = [];
+  const walk = (node: ValuesSchema, path: string) => {
+    if (node.type === 'object' && node.properties && !('default' in node)) {
+      for (const [key, child] of Object.entries(node.properties)) walk(child, path ? `${path}.${key}` : key);
+      return;
+    }
+    const type =
+      node.type === 'array' && node.items?.type ? `array of ${node.items.type}` : (node.type ?? 'any');
+    rows.push(
+      `| \`${path}\` | ${type} | \`${JSON.stringify(node.default)}\` | ${cell(node.description ?? '')} |`,
+    );
+  };
+  walk(schema, '');
+  return ['| Key | Type | Default | Description |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}

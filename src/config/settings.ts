@@ -9,17 +9,90 @@ const url = (...protocols: string[]) =>
     .refine((value) => URL.canParse(value) && protocols.includes(new URL(value).protocol.slice(0, -1)), {
       message: `must be a ${protocols.map((protocol) => `${protocol}://`).join(' or ')} URL`,
     });
-const list = z
+/** A comma-separated list (blanks dropped) of at least one `item`. */
+const commaList = (item: z.ZodType<string, string>) =>
+  z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(item).min(1));
+const list = commaList(
+  z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'names are lower-case letters, digits and -'),
+);
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const objectName = z
   .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((item) => item.trim())
-      .filter(Boolean),
-  )
-  .pipe(
-    z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'names are lower-case letters, digits and -')).min(1),
-  );
+  .trim()
+  .max(253)
+  .regex(DNS_SUBDOMAIN, 'must be a DNS subdomain (a Kubernetes object name)');
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+/** `disktype=ssd,zone=a` → { disktype: 'ssd', zone: 'a' }: label keys and values. */
+const labelMap = z.string().transform((value, ctx) => {
+  const pairs: Record<string, string> = {};
+  for (const entry of value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
+    const at = entry.indexOf('=');
+    const key = entry.slice(0, at).trim();
+    const item = entry.slice(at + 1).trim();
+    if (at < 0) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(entry)} is not key=value` });
+    else if (!LABEL_KEY.test(key) || key.split('/').at(-1)!.length > 63) {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(key)} is not a valid label key` });
+    } else if (!LABEL_VALUE.test(item) || item.length > 63) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${JSON.stringify(item)} (of ${key}) is not a valid label value`,
+      });
+    } else pairs[key] = item;
+  }
+  return pairs;
+});
+/** A pod toleration, checked as the API server does (`ValidateTolerations`). */
+const toleration = z
+  .strictObject({
+    key: z.string().regex(LABEL_KEY, 'must be a label key').optional(),
+    operator: z.enum(['Exists', 'Equal']).optional(),
+    value: z.string().regex(LABEL_VALUE, 'must be a label value').max(63).optional(),
+    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+    tolerationSeconds: z.number().int().optional(),
+  })
+  .superRefine((entry, ctx) => {
+    if (!entry.key && entry.operator !== 'Exists') {
+      ctx.addIssue({ code: 'custom', path: ['operator'], message: 'must be Exists when key is empty' });
+    }
+    if (entry.operator === 'Exists' && entry.value) {
+      ctx.addIssue({ code: 'custom', path: ['value'], message: 'must be empty when operator is Exists' });
+    }
+    if (entry.tolerationSeconds !== undefined && entry.effect !== 'NoExecute') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['effect'],
+        message: 'must be NoExecute when tolerationSeconds is set',
+      });
+    }
+  });
+/** A JSON array of pod tolerations. */
+const tolerations = z
+  .string()
+  .transform((value, ctx) => {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch (error) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a JSON array of tolerations: ${(error as Error).message}`,
+      });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.array(toleration, 'must be a JSON array of tolerations'));
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 /** `<age>,<count>`: `7d,10000` → { ageSeconds: 604800, count: 10000 }. */
 const retention = z
@@ -350,7 +423,37 @@ export const SETTINGS = [
     env: 'KJL_SERVICE_ACCOUNT',
     path: 'k8s.serviceAccount',
     schema: z.string().min(1).default('default'),
-    doc: 'Service account of the build pods.',
+    doc: 'Service account of the build pods (unless the template names one).',
+  },
+  {
+    env: 'KJL_NODE_SELECTOR',
+    path: 'k8s.nodeSelector',
+    schema: labelMap.optional(),
+    doc: "Node labels the build pods must run on, `key=value` pairs separated by commas (e.g. `disktype=ssd,zone=a`); merged over the template's `nodeSelector`.",
+  },
+  {
+    env: 'KJL_TOLERATIONS',
+    path: 'k8s.tolerations',
+    schema: tolerations.optional(),
+    doc: 'Tolerations of the build pods, as a JSON array (e.g. `[{"key":"dedicated","operator":"Equal","value":"builds","effect":"NoSchedule"}]`); added to the template\'s.',
+  },
+  {
+    env: 'KJL_PRIORITY_CLASS',
+    path: 'k8s.priorityClassName',
+    schema: objectName.optional(),
+    doc: "PriorityClass of the build pods; replaces the template's.",
+  },
+  {
+    env: 'KJL_IMAGE_PULL_SECRETS',
+    path: 'k8s.imagePullSecrets',
+    schema: commaList(objectName).optional(),
+    doc: "Secrets the build pods pull their images with (names, comma-separated); added to the template's.",
+  },
+  {
+    env: 'KJL_RUNTIME_CLASS',
+    path: 'k8s.runtimeClassName',
+    schema: objectName.optional(),
+    doc: "RuntimeClass of the build pods (e.g. `gvisor`); replaces the template's.",
   },
   {
     env: 'KJL_BUILD_CONTEXT_BUCKET',

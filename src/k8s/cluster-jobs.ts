@@ -7,6 +7,7 @@ import { mainContainerOf } from './job-spec.js';
 import { isFinished, millis, newestFirst } from './kube-objects.js';
 import type { KubeClients } from './kube-client.js';
 import { instanceSelector, requestSelector } from './labels.js';
+import { describeCreationFailure, readPodCreationFailure } from './pod-creation.js';
 
 export interface ClusterJobsOptions {
   clients: KubeClients;
@@ -129,6 +130,13 @@ export class ClusterJobs {
     if (isFinished(job)) return { phase: 'finished' };
     const pod = await this.newestPod(job);
     if (!pod) {
+      const refused = await readPodCreationFailure(
+        this.options.clients,
+        this.namespace,
+        jobName,
+        job.metadata?.uid,
+      );
+      if (refused) return { phase: 'pending', detail: describeCreationFailure(refused) };
       const since = millis(job.metadata?.creationTimestamp);
       return {
         phase: 'pending',

@@ -12,13 +12,15 @@ import { isFinished, millis, newestFirst } from './kube-objects.js';
 import type { KubeClients } from './kube-client.js';
 import { labelKeys, labelValue } from './labels.js';
 import { boundLogTail, type LogTailLimits } from './log-tail.js';
-import { classifyJob, type JobOutcome } from './outcome.js';
+import { classifyJob, ownPods, type JobOutcome } from './outcome.js';
+import { readPodCreationFailure, type PodCreationFailure } from './pod-creation.js';
 import type { TemplateCatalog } from './template-catalog.js';
 
 export interface JobRunnerOptions {
   clients: KubeClients;
   watcher: JobWatcher;
-  catalog: TemplateCatalog;
+  /** the templates in force (reloaded while the process runs) */
+  catalog: Pick<TemplateCatalog, 'get'>;
   spec: JobSpecOptions;
   startTimeoutSeconds: number;
   logTail: LogTailLimits;
@@ -46,8 +48,16 @@ interface Waiter {
   state: JobOutcome['state'] | undefined;
   since: number;
   verifying: boolean;
+  /** why its pod could not be created, from the Job's Events, and when they were last read */
+  creation: PodCreationFailure | undefined;
+  creationReadAt: number;
+  probing: boolean;
   settle: (outcome: JobOutcome | 'vanished') => void;
 }
+
+/** A Job with no pod this long is asked about (its Events), and again this often while it has none. */
+const NO_POD_PROBE_MS = 5000;
+const NO_POD_REPROBE_MS = 30_000;
 
 function failure(
   reason: FailureReason,
@@ -314,6 +324,9 @@ export class JobRunner {
         state: undefined,
         since: this.now(),
         verifying: false,
+        creation: undefined,
+        creationReadAt: 0,
+        probing: false,
         settle: (outcome) => {
           this.waiters.delete(waiter);
           unsubscribe();
@@ -344,11 +357,59 @@ export class JobRunner {
       return;
     }
     waiter.seen = true;
-    const outcome = classifyJob(job, watcher.podsOf(waiter.job.jobName), this.now(), {
+    const pods = watcher.podsOf(waiter.job.jobName);
+    const now = this.now();
+    const noPod = ownPods(job, pods).length === 0;
+    if (noPod) this.probeCreation(waiter, job, now);
+    const outcome = classifyJob(job, pods, now, {
       startTimeoutSeconds: this.options.startTimeoutSeconds,
+      ...(waiter.creation ? { podCreation: waiter.creation } : {}),
     });
+    // A Job with no pod fails only on Events read after its start timeout: it may be waiting for quota.
+    if (outcome.reason === 'Unschedulable' && noPod && waiter.creationReadAt <= this.startDeadline(job))
+      return;
     waiter.state = outcome.state;
     if (outcome.state === 'succeeded' || outcome.state === 'failed') waiter.settle(outcome);
+  }
+
+  private startDeadline(job: V1Job): number {
+    return (millis(job.metadata?.creationTimestamp) ?? 0) + this.options.startTimeoutSeconds * 1000;
+  }
+
+  /**
+   * Reads the Events of a Job that has had no pod for a while (then every 30 s, and once more
+   * after its start timeout), to learn whether a ResourceQuota refuses its pod: such a Job waits
+   * for capacity instead of failing as Unschedulable. The run is judged again once they are read.
+   */
+  private probeCreation(waiter: Waiter, job: V1Job, now: number): void {
+    if (waiter.probing) return;
+    const created = millis(job.metadata?.creationTimestamp) ?? waiter.since;
+    const timeoutMs = this.options.startTimeoutSeconds * 1000;
+    const due =
+      waiter.creationReadAt === 0
+        ? now - created >= Math.min(NO_POD_PROBE_MS, timeoutMs / 2)
+        : now - waiter.creationReadAt >= NO_POD_REPROBE_MS ||
+          (now > this.startDeadline(job) && waiter.creationReadAt <= this.startDeadline(job));
+    if (!due) return;
+    waiter.probing = true;
+    const askedAt = now;
+    const { jobName, uid } = waiter.job;
+    const log = this.options.logger;
+    readPodCreationFailure(this.options.clients, this.namespace, jobName, uid)
+      .then((creation) => {
+        if (creation?.quota && !waiter.creation?.quota) {
+          log.info({ jobName, refusal: creation.message }, 'the Job waits for quota: its pod is refused');
+        }
+        waiter.creation = creation;
+      })
+      .catch((error: unknown) => {
+        log.warn({ err: error, jobName }, "could not read the Job's events; it is judged without them");
+      })
+      .finally(() => {
+        waiter.creationReadAt = askedAt;
+        waiter.probing = false;
+        if (this.waiters.has(waiter)) this.check(waiter);
+      });
   }
 
   /** One timer for every waiting run: start timeouts, and Jobs the cache has not shown yet. */

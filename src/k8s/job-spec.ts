@@ -41,6 +41,10 @@ export interface JobSpecOptions {
   tolerations?: readonly V1Toleration[];
   /** replaces the template's priority class */
   priorityClassName?: string;
+  /** appended to the template's image pull secrets (a name already there is not repeated) */
+  imagePullSecrets?: readonly string[];
+  /** replaces the template's runtime class */
+  runtimeClassName?: string;
 }
 
 const HASH_LENGTH = 8;
@@ -232,6 +236,12 @@ export function buildJob(request: BuildRequest, template: JobTemplate, options: 
   if (Object.keys(nodeSelector).length > 0) pod.nodeSelector = nodeSelector;
   if (options.tolerations?.length) pod.tolerations = [...(pod.tolerations ?? []), ...options.tolerations];
   if (options.priorityClassName) pod.priorityClassName = options.priorityClassName;
+  const pullSecrets = new Set((pod.imagePullSecrets ?? []).map((secret) => secret.name));
+  const addedSecrets = (options.imagePullSecrets ?? []).filter((name) => !pullSecrets.has(name));
+  if (addedSecrets.length) {
+    pod.imagePullSecrets = [...(pod.imagePullSecrets ?? []), ...addedSecrets.map((name) => ({ name }))];
+  }
+  if (options.runtimeClassName) pod.runtimeClassName = options.runtimeClassName;
 
   const main =
     pod.containers.find((container) => container.name === template.mainContainer) ?? pod.containers[0]!;

@@ -7,6 +7,7 @@ import type {
 } from '@kubernetes/client-node';
 import { FAILURE_REASONS, type FailureReason } from '../failure-reasons.js';
 import { millis, newestFirst, trueCondition } from './kube-objects.js';
+import { describeCreationFailure, type PodCreationFailure } from './pod-creation.js';
 
 export type JobState = 'running' | 'pending' | 'succeeded' | 'failed';
 
@@ -27,6 +28,8 @@ export interface JobOutcome {
 export interface ClassifyOptions {
   /** a pod still Pending (unschedulable, image not pulled) after this long fails the Job */
   startTimeoutSeconds: number;
+  /** why the Job's pod could not be created, from its Events, when they were read */
+  podCreation?: PodCreationFailure;
 }
 
 const IMAGE_PULL_WAITING = new Set([
@@ -80,7 +83,7 @@ function disruption(pod: V1Pod): V1PodCondition | undefined {
 }
 
 /** Only the pods of this Job incarnation: a recreated Job (same name) must not inherit old pods. */
-function podsOf(job: V1Job, pods: readonly V1Pod[]): V1Pod[] {
+export function ownPods(job: V1Job, pods: readonly V1Pod[]): V1Pod[] {
   const uid = job.metadata?.uid;
   const own = uid
     ? pods.filter((pod) => {
@@ -173,9 +176,10 @@ function failureCause(condition: V1JobCondition, pods: V1Pod[]): JobOutcome {
  * `pending` with no start timeout; a pod Pending longer than the start
  * timeout (from its creationTimestamp) because its image cannot be pulled fails as
  * ImagePullBackOff, because it cannot be scheduled as Unschedulable, because its container cannot
- * be created as Error; a Job with no pod at all past the start timeout as Unschedulable (quota or
- * admission kept its pods from being created). Otherwise `pending` while no pod has left Pending,
- * `running` after.
+ * be created as Error. A Job with no pod at all whose pod a ResourceQuota refused (its FailedCreate
+ * events, `options.podCreation`) is `pending`, waiting for capacity, with no start timeout (its
+ * `activeDeadlineSeconds` still runs); with no pod for another reason past the start timeout it
+ * fails as Unschedulable. Otherwise `pending` while no pod has left Pending, `running` after.
  */
 export function classifyJob(
   job: V1Job,
@@ -184,7 +188,7 @@ export function classifyJob(
   options: ClassifyOptions,
 ): JobOutcome {
   const conditions = job.status?.conditions ?? [];
-  const own = podsOf(job, pods);
+  const own = ownPods(job, pods);
 
   if (trueCondition(conditions, 'Complete', 'SuccessCriteriaMet')) {
     const pod = own.find((candidate) => candidate.status?.phase === 'Succeeded');
@@ -244,10 +248,15 @@ export function classifyJob(
   }
 
   if (own.length === 0) {
+    const creation = options.podCreation;
+    if (creation?.quota) return { state: 'pending', message: describeCreationFailure(creation) };
     const created = millis(job.metadata?.creationTimestamp);
     if (created !== undefined && now - created > timeoutMs && !(job.status?.active ?? 0)) {
+      const within = `no pod was created within ${options.startTimeoutSeconds}s`;
       return failed('Unschedulable', {
-        message: `no pod was created within ${options.startTimeoutSeconds}s (see the Job's FailedCreate events)`,
+        message: creation
+          ? `${within}: ${creation.message}`
+          : `${within} (see the Job's FailedCreate events)`,
       });
     }
     return { state: 'pending' };

@@ -54,11 +54,19 @@ export function spawnKjl(
   args: string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): KjlProcess {
-  const child = spawn(process.execPath, [KJL, ...args], {
-    cwd: options.cwd,
+  return spawnProcess(process.execPath, [KJL, ...args], {
+    ...options,
     env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+/** A long-running `file ...args` child with exactly `options.env` (a kjl started some other way). */
+export function spawnProcess(
+  file: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): KjlProcess {
+  const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));

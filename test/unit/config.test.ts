@@ -89,4 +89,84 @@ describe('loadConfig', () => {
       url: 'https://hooks.example.com/kjl',
     });
   });
+
+  describe('where builds run', () => {
+    it('leaves node selector, tolerations, priority class, pull secrets and runtime class unset by default', () => {
+      const { k8s } = loadConfig({});
+      expect([
+        k8s.nodeSelector,
+        k8s.tolerations,
+        k8s.priorityClassName,
+        k8s.imagePullSecrets,
+        k8s.runtimeClassName,
+      ]).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    });
+
+    it('parses each of them', () => {
+      const { k8s } = loadConfig({
+        KJL_NODE_SELECTOR: 'disktype=ssd, topology.kubernetes.io/zone=eu-west-1a',
+        KJL_TOLERATIONS:
+          '[{"key":"dedicated","operator":"Equal","value":"builds","effect":"NoSchedule"},{"operator":"Exists","effect":"NoExecute","tolerationSeconds":60}]',
+        KJL_PRIORITY_CLASS: 'batch-low',
+        KJL_IMAGE_PULL_SECRETS: 'registry-a, registry.b',
+        KJL_RUNTIME_CLASS: 'gvisor',
+      });
+      expect(k8s.nodeSelector).toEqual({ disktype: 'ssd', 'topology.kubernetes.io/zone': 'eu-west-1a' });
+      expect(k8s.tolerations).toEqual([
+        { key: 'dedicated', operator: 'Equal', value: 'builds', effect: 'NoSchedule' },
+        { operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 60 },
+      ]);
+      expect(k8s.priorityClassName).toBe('batch-low');
+      expect(k8s.imagePullSecrets).toEqual(['registry-a', 'registry.b']);
+      expect(k8s.runtimeClassName).toBe('gvisor');
+    });
+
+    it('reports every bad one with its variable, the entry and the field', () => {
+      const error = (() => {
+        try {
+          loadConfig({
+            KJL_NODE_SELECTOR: 'disktype=ssd,zone',
+            KJL_TOLERATIONS: '[{"key":"dedicated","operator":"Equal","value":"builds","effect":"Sometimes"}]',
+            KJL_PRIORITY_CLASS: 'Batch_Low',
+            KJL_IMAGE_PULL_SECRETS: 'ok,NOT OK',
+            KJL_RUNTIME_CLASS: 'g/visor',
+          });
+        } catch (caught) {
+          return caught as ConfigError;
+        }
+        throw new Error('loadConfig accepted them');
+      })();
+      expect(error).toBeInstanceOf(ConfigError);
+      const byVariable = Object.fromEntries(error.issues.map((issue) => [issue.variable, issue.message]));
+      expect(Object.keys(byVariable).sort()).toEqual([
+        'KJL_IMAGE_PULL_SECRETS',
+        'KJL_NODE_SELECTOR',
+        'KJL_PRIORITY_CLASS',
+        'KJL_RUNTIME_CLASS',
+        'KJL_TOLERATIONS',
+      ]);
+      expect(byVariable.KJL_NODE_SELECTOR).toMatch(/^"zone" is not key=value/);
+      expect(byVariable.KJL_TOLERATIONS).toMatch(/^\[0\]\.effect: Invalid option/);
+      expect(byVariable.KJL_IMAGE_PULL_SECRETS).toMatch(/^\[1\]: must be a DNS subdomain/);
+      expect(byVariable.KJL_PRIORITY_CLASS).toMatch(/must be a DNS subdomain/);
+    });
+
+    it('says a toleration list that is not JSON, or an entry the API server would refuse, is wrong', () => {
+      expect(() => loadConfig({ KJL_TOLERATIONS: 'dedicated=builds:NoSchedule' })).toThrow(
+        /KJL_TOLERATIONS: must be a JSON array of tolerations: Unexpected token/,
+      );
+      expect(() => loadConfig({ KJL_TOLERATIONS: '{"key":"a"}' })).toThrow(
+        /KJL_TOLERATIONS: must be a JSON array of tolerations/,
+      );
+      expect(() => loadConfig({ KJL_TOLERATIONS: '[{"effect":"NoSchedule"}]' })).toThrow(
+        /KJL_TOLERATIONS: \[0\]\.operator: must be Exists when key is empty/,
+      );
+      expect(() => loadConfig({ KJL_TOLERATIONS: '[{"key":"a","tolerationSeconds":5}]' })).toThrow(
+        /KJL_TOLERATIONS: \[0\]\.effect: must be NoExecute when tolerationSeconds is set/,
+      );
+      expect(() => loadConfig({ KJL_TOLERATIONS: '[{"key":"a","tolerations":1}]' })).toThrow(
+        /KJL_TOLERATIONS: \[0\]: Unrecognized key: "tolerations"/,
+      );
+    });
+  });
 });

@@ -218,17 +218,21 @@ describe('buildJob with the kaniko template', () => {
     expect(pod.automountServiceAccountToken).toBe(false);
   });
 
-  it('applies node selector, tolerations and priority class when given, and nothing otherwise', () => {
+  it('applies node selector, tolerations, priority class, pull secrets and runtime class when given, and nothing otherwise', () => {
     const plain = podSpecOf(buildJob(REQUEST, catalog.get('kaniko'), OPTIONS));
     expect(plain.nodeSelector).toBeUndefined();
     expect(plain.tolerations).toBeUndefined();
     expect(plain.priorityClassName).toBeUndefined();
+    expect(plain.imagePullSecrets).toBeUndefined();
+    expect(plain.runtimeClassName).toBeUndefined();
     const pod = podSpecOf(
       buildJob(REQUEST, catalog.get('kaniko'), {
         ...OPTIONS,
         nodeSelector: { 'node.kubernetes.io/pool': 'builds' },
         tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'builds', effect: 'NoSchedule' }],
         priorityClassName: 'batch-low',
+        imagePullSecrets: ['registry-a', 'registry-b'],
+        runtimeClassName: 'gvisor',
       }),
     );
     expect(pod.nodeSelector).toEqual({ 'node.kubernetes.io/pool': 'builds' });
@@ -236,6 +240,35 @@ describe('buildJob with the kaniko template', () => {
       { key: 'dedicated', operator: 'Equal', value: 'builds', effect: 'NoSchedule' },
     ]);
     expect(pod.priorityClassName).toBe('batch-low');
+    expect(pod.imagePullSecrets).toEqual([{ name: 'registry-a' }, { name: 'registry-b' }]);
+    expect(pod.runtimeClassName).toBe('gvisor');
+  });
+
+  it("adds pull secrets to the template's own without repeating one, and overrides its runtime class", () => {
+    const template = parseTemplate(
+      'own',
+      'own.yaml',
+      [
+        'apiVersion: batch/v1',
+        'kind: Job',
+        'spec:',
+        '  template:',
+        '    spec:',
+        '      runtimeClassName: runc',
+        '      imagePullSecrets: [{ name: registry-a }]',
+        '      containers: [{ name: main, image: busybox }]',
+      ].join('\n'),
+    );
+    const pod = podSpecOf(
+      buildJob(REQUEST, template, {
+        ...OPTIONS,
+        imagePullSecrets: ['registry-a', 'registry-b'],
+        runtimeClassName: 'gvisor',
+      }),
+    );
+    expect(pod.imagePullSecrets).toEqual([{ name: 'registry-a' }, { name: 'registry-b' }]);
+    expect(pod.runtimeClassName).toBe('gvisor');
+    expect(podSpecOf(buildJob(REQUEST, template, OPTIONS)).runtimeClassName).toBe('runc');
   });
 
   it("appends the request's env to the main container only, as literal values", () => {

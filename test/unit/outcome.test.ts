@@ -1,4 +1,5 @@
 import type {
+  CoreV1Event,
   V1ContainerStatus,
   V1Job,
   V1JobCondition,
@@ -8,6 +9,7 @@ import type {
 import { describe, expect, it } from 'vitest';
 import { FAILURE_REASONS, isRetryable, type FailureReason } from '../../src/failure-reasons.js';
 import { classifyJob } from '../../src/k8s/outcome.js';
+import { podCreationFailure } from '../../src/k8s/pod-creation.js';
 
 const T0 = Date.parse('2025-06-01T12:00:00Z');
 const at = (seconds: number) => new Date(T0 + seconds * 1000);
@@ -463,13 +465,42 @@ describe('classifyJob: not finished', () => {
     });
   });
 
-  it('fails a Job that got no pod at all within the start timeout (quota, admission)', () => {
+  it('fails a Job that got no pod at all within the start timeout (admission), saying why when it knows', () => {
     const noPods = job();
     noPods.status = { startTime: at(0) };
     expect(classifyJob(noPods, [], T0 + 700_000, OPTIONS)).toMatchObject({
       reason: 'Unschedulable',
       retryable: true,
+      message: "no pod was created within 600s (see the Job's FailedCreate events)",
     });
+    const refused = 'Error creating: admission webhook "policy.example.com" denied the request: no';
+    expect(
+      classifyJob(noPods, [], T0 + 700_000, {
+        ...OPTIONS,
+        podCreation: { quota: false, message: refused, at: T0 + 650_000 },
+      }),
+    ).toMatchObject({ reason: 'Unschedulable', message: `no pod was created within 600s: ${refused}` });
+  });
+
+  it('keeps a Job whose pod a ResourceQuota refused waiting for capacity, past the start timeout', () => {
+    const noPods = job();
+    noPods.status = { startTime: at(0), active: 0 };
+    const podCreation = {
+      quota: true,
+      message:
+        'Error creating: pods "build-acme-invoice-01234567-x2v9q" is forbidden: exceeded quota: build-quota, requested: pods=1, used: pods=30, limited: pods=30',
+      at: T0 + 3_000_000,
+    };
+    for (const now of [T0 + 10_000, T0 + 700_000, T0 + 3_600_000]) {
+      expect(classifyJob(noPods, [], now, { ...OPTIONS, podCreation })).toEqual({
+        state: 'pending',
+        message:
+          'waiting for quota (pods "build-acme-invoice-01234567-x2v9q" is forbidden: exceeded quota: build-quota, requested: pods=1, used: pods=30, limited: pods=30)',
+      });
+    }
+    // once a pod exists, the refusal no longer decides: that pod's own start timeout does
+    const pending = pod('p', { phase: 'Pending' }, { created: 3_500 });
+    expect(classifyJob(noPods, [pending], T0 + 3_600_000, { ...OPTIONS, podCreation }).state).toBe('pending');
   });
 
   it('is JobDeleted when deleted before it finished (a cancel is told apart by the caller)', () => {
@@ -529,5 +560,35 @@ describe('FAILURE_REASONS', () => {
       'Preempted',
       'Unschedulable',
     ]);
+  });
+});
+
+describe('podCreationFailure', () => {
+  const event = (reason: string, message: string, seconds: number, uid = JOB_UID): CoreV1Event => ({
+    metadata: { name: `build.${seconds}` },
+    involvedObject: { kind: 'Job', name: 'build-acme-invoice-01234567', uid },
+    reason,
+    message,
+    type: reason === 'FailedCreate' ? 'Warning' : 'Normal',
+    lastTimestamp: at(seconds),
+  });
+
+  it('reads the newest FailedCreate of this Job incarnation and tells a quota refusal from others', () => {
+    const quota =
+      'Error creating: pods "build-acme-invoice-01234567-abcde" is forbidden: exceeded quota: build-quota, requested: pods=1, used: pods=2, limited: pods=2';
+    const webhook = 'Error creating: admission webhook "x" denied the request';
+    expect(
+      podCreationFailure(
+        [
+          event('FailedCreate', webhook, 5),
+          event('FailedCreate', quota, 20),
+          event('SuccessfulCreate', 'Created pod: build-acme-invoice-01234567-zzzzz', 30),
+          event('FailedCreate', webhook, 40, 'an-older-job-of-the-same-name'),
+        ],
+        JOB_UID,
+      ),
+    ).toEqual({ quota: true, message: quota, at: T0 + 20_000 });
+    expect(podCreationFailure([event('FailedCreate', webhook, 5)], JOB_UID)).toMatchObject({ quota: false });
+    expect(podCreationFailure([event('SuccessfulCreate', 'Created pod: x', 5)], JOB_UID)).toBeUndefined();
   });
 });

@@ -196,9 +196,10 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
   /**
    * Stores a new object: resolves generateName, sets uid (unless the caller chose one: the API layer
    * strips client-sent uids and may pre-assign one to derive labels from it), creationTimestamp,
-   * resourceVersion and generation. Throws 409 AlreadyExists.
+   * resourceVersion and generation. Throws 409 AlreadyExists. `createdAt` backdates the object (a
+   * test's stand-in for one left over from long ago); the API layer never passes it.
    */
-  create(resource: ResourceKey, input: KubeObject): KubeObject {
+  create(resource: ResourceKey, input: KubeObject, createdAt?: number): KubeObject {
     const obj = clone(input);
     const meta = obj.metadata;
     if (!meta.name && meta.generateName) {
@@ -210,7 +211,7 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     const key = keyOf(meta.namespace, name);
     if (this.bucket(resource).has(key)) throw alreadyExists(RESOURCES[resource], name);
     meta.uid ??= randomUUID();
-    meta.creationTimestamp = this.clock.timestamp();
+    meta.creationTimestamp = this.clock.timestamp(createdAt);
     meta.resourceVersion = String(++this.rv);
     if (resource === 'jobs') meta.generation = 1;
     delete obj.apiVersion;
