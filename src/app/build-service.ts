@@ -95,8 +95,21 @@ export class BuildService {
 
   /** Queues a request durably (resolves once Redis has it) and announces what became of it. */
   async submit(build: QueuedBuild): Promise<SubmitResult> {
+    return (await this.submitAll([build]))[0]!;
+  }
+
+  /**
+   * Queues a batch of requests durably (resolves once Redis has them all, in as few round trips as
+   * the dedup allows) and announces what became of each.
+   */
+  async submitAll(builds: readonly QueuedBuild[]): Promise<SubmitResult[]> {
+    const results = await this.options.store.submitAll(builds);
+    await Promise.all(results.map((result, index) => this.announceSubmitted(builds[index]!, result)));
+    return results;
+  }
+
+  private async announceSubmitted(build: QueuedBuild, result: SubmitResult): Promise<void> {
     const { store, notify } = this.options;
-    const result = await store.submit(build);
     const log = this.options.logger.child({ requestId: build.requestId });
     if (result.status === 'superseded') {
       const message = `superseded by newer request ${result.by}`;
@@ -110,7 +123,6 @@ export class BuildService {
       const position = result.position ? { queuePosition: result.position } : {};
       await announce(notify, build, result.attempt ?? 1, { phase: 'queued', ...position }, log);
     }
-    return result;
   }
 
   private async entry(requestId: string): Promise<EntryView> {

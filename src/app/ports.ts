@@ -128,7 +128,11 @@ export interface BuildStore {
   /** True when Redis answers now. */
   ready(): Promise<boolean>;
   /** Adds a request durably (resolves once Redis has it), recording it as its target's newest. */
-  submit(build: QueuedBuild): Promise<SubmitResult>;
+  /**
+   * Queues requests durably (resolved once Redis has them all), in as few round trips as the
+   * dedup allows: one result per build, in order. Fails as a whole when Redis does.
+   */
+  submitAll(builds: readonly QueuedBuild[]): Promise<SubmitResult[]>;
   entry(requestId: string): Promise<EntryView | undefined>;
   entries(query: EntryQuery): Promise<EntryPage>;
   /** 1-based place among the waiting entries, when waiting */

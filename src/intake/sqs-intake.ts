@@ -11,9 +11,12 @@ export interface SubmitOutcome {
   status: string;
 }
 
-/** Where valid requests go (the application layer). `submit` resolves once the request is safe. */
+/**
+ * Where valid requests go (the application layer). `submitAll` resolves once every request of the
+ * batch is safe, with one outcome per request in order, or fails as a whole.
+ */
 export interface BuildSubmitter {
-  submit(build: QueuedBuild): Promise<SubmitOutcome>;
+  submitAll(builds: readonly QueuedBuild[]): Promise<SubmitOutcome[]>;
   /** true when a submit can succeed now (Redis reachable) */
   ready(): Promise<boolean>;
 }
@@ -147,42 +150,49 @@ export class SqsIntake {
   private async handleBatch(messages: Message[]): Promise<Message[]> {
     const { observer } = this.options;
     this.counts.received += messages.length;
-    const done: Message[] = [];
+    const valid: { message: Message; build: QueuedBuild }[] = [];
     const rejected: Rejected[] = [];
-    const deferred: Message[] = [];
     for (const message of messages) {
-      let build: QueuedBuild;
       try {
-        build = parseMessage(message, this.options.parse);
+        valid.push({ message, build: parseMessage(message, this.options.parse) });
       } catch (error) {
         if (!(error instanceof InvalidMessageError)) throw error;
         rejected.push({ message, error });
-        continue;
       }
-      if (deferred.length > 0) {
-        deferred.push(message);
-        continue;
-      }
-      const log = this.logger.child({ requestId: build.requestId, messageId: message.MessageId });
+    }
+    const done: Message[] = [];
+    if (valid.length > 0) {
       try {
-        const outcome = await this.options.submitter.submit(build);
-        const { status } = outcome;
+        const outcomes = await this.options.submitter.submitAll(valid.map(({ build }) => build));
         this.failures = 0;
-        if (status === 'duplicate') this.counts.deduplicated += 1;
-        else if (status === 'superseded') this.counts.superseded += 1;
-        else this.counts.queued += 1;
         observer?.onQueueReachable?.(true);
-        observer?.onMessage?.(status === 'duplicate' || status === 'requeued' ? status : 'queued');
-        log.info({ status, target: targetKey(build.request) }, 'request accepted');
-        done.push(message);
+        valid.forEach(({ message, build }, index) => {
+          const { status } = outcomes[index]!;
+          if (status === 'duplicate') this.counts.deduplicated += 1;
+          else if (status === 'superseded') this.counts.superseded += 1;
+          else this.counts.queued += 1;
+          observer?.onMessage?.(status === 'duplicate' || status === 'requeued' ? status : 'queued');
+          this.logger.info(
+            {
+              requestId: build.requestId,
+              messageId: message.MessageId,
+              status,
+              target: targetKey(build.request),
+            },
+            'request accepted',
+          );
+          done.push(message);
+        });
       } catch (error) {
         this.failures += 1;
-        log.warn({ err: error }, 'queue did not take the request; message kept in SQS');
-        deferred.push(message);
+        this.logger.warn(
+          { err: error, messageIds: valid.map(({ message }) => message.MessageId) },
+          'queue did not take the requests; messages kept in SQS',
+        );
+        await this.defer(valid.map(({ message }) => message));
       }
     }
     done.push(...(await this.deadLetter(rejected)));
-    if (deferred.length > 0) await this.defer(deferred);
     return done;
   }
 

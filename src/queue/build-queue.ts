@@ -17,7 +17,7 @@ import type { Logger } from '../logger.js';
 import { redisOptionsFor, type ConnectionMode } from './redis-options.js';
 import { DashboardAdapter } from './dashboard-adapter.js';
 import { durabilityProblems } from './redis-durability.js';
-import { RedisRecords } from './redis-records.js';
+import { RedisRecords, type SubmissionRecord } from './redis-records.js';
 import { isTransientRedisError, retryTransient } from './redis-retry.js';
 
 export interface BuildQueueOptions {
@@ -113,6 +113,7 @@ export class BuildQueue implements BuildStore {
       options.prefix,
       options.name,
       `${options.prefix}:${options.name}:meta`,
+      options.history.ageSeconds * 1000,
     );
     const leaseMs = options.leaseSeconds * 1000;
     this.renewal = setInterval(() => {
@@ -217,56 +218,102 @@ export class BuildQueue implements BuildStore {
     };
   }
 
-  async submit(build: QueuedBuild): Promise<SubmitResult> {
-    const { requestId } = build;
-    const target = targetKey(build.request);
+  async submitAll(builds: readonly QueuedBuild[]): Promise<SubmitResult[]> {
+    if (builds.length === 0) return [];
     return this.call(
       'submit',
       async () => {
         // The newest message wins, also when it repeats a request that is still queued.
-        const { previous, newest } = await this.records.recordLatest(
-          target,
-          requestId,
-          build.origin.sentAt ?? build.origin.receivedAt,
+        const records = await this.records.recordSubmissions(
+          builds.map((build) => ({
+            target: targetKey(build.request),
+            requestId: build.requestId,
+            sentAt: build.origin.sentAt ?? build.origin.receivedAt,
+            entryKey: this.queue.toKey(build.requestId),
+          })),
         );
-        const existing = await this.queue.getJob(requestId);
-        const state = existing ? STATE_OF[await existing.getState()] : undefined;
-        if (existing && state && PENDING.has(state)) return { status: 'duplicate', requestId };
-        // The very message that queued the entry, delivered again (SQS redelivers a message whose
-        // delete was lost): never a new run, whatever became of the entry.
-        const messageId = build.origin.messageId;
-        if (existing && messageId !== undefined && existing.data.origin.messageId === messageId) {
-          return { status: 'duplicate', requestId };
-        }
-        // Sent before the target's newest request: it would only be superseded.
-        if (!newest && previous !== requestId) return { status: 'superseded', requestId, by: previous! };
-        // Just succeeded and the target's newest content until now: nothing to build. A superseded
-        // entry, or content the target had moved away from, is built again.
-        if (existing && state === 'completed') {
-          const result = existing.returnvalue as EntryResult | undefined;
-          const recent = Date.now() - (existing.finishedOn ?? 0) < this.options.successDedupSeconds * 1000;
-          if (result?.status !== 'superseded' && previous === requestId && recent) {
-            return { status: 'duplicate', requestId };
-          }
-        }
-        await this.records.clearCancelled(requestId);
-        const again = existing !== undefined && (state === 'completed' || state === 'failed');
-        if (again) await this.requeueJob(existing, state, build);
+        const fresh = builds.filter((_, index) => records[index]!.fresh);
         // An add with an id that exists meanwhile (a concurrent replica) is a no-op in BullMQ.
-        else await this.queue.add(target, build, this.jobOptions(requestId));
-        const [position, runs] = await Promise.all([
-          this.position(requestId),
-          this.records.runCount(requestId),
-        ]);
-        return {
-          status: again ? 'requeued' : 'queued',
-          requestId,
-          ...(position ? { position } : {}),
-          attempt: runs + 1,
-        };
+        if (fresh.length > 0) {
+          await this.queue.addBulk(
+            fresh.map((build) => ({
+              name: targetKey(build.request),
+              data: build,
+              opts: this.jobOptions(build.requestId),
+            })),
+          );
+        }
+        const results: SubmitResult[] = [];
+        for (const [index, build] of builds.entries()) {
+          const record = records[index]!;
+          results.push(
+            record.fresh
+              ? { status: 'queued', requestId: build.requestId, attempt: record.runs + 1 }
+              : await this.submitAgain(build, record),
+          );
+        }
+        const waiting = results.filter(
+          (result) => result.status === 'queued' || result.status === 'requeued',
+        );
+        const positions = await this.positions(waiting.map((result) => result.requestId));
+        waiting.forEach((result, index) => {
+          if (positions[index]) result.position = positions[index];
+        });
+        return results;
       },
-      requestId,
+      builds.length === 1 ? builds[0]!.requestId : undefined,
     );
+  }
+
+  /**
+   * A submission the batch could not simply add: its request has an entry already, is superseded,
+   * or came earlier in the same batch.
+   */
+  private async submitAgain(build: QueuedBuild, record: SubmissionRecord): Promise<SubmitResult> {
+    const { requestId } = build;
+    const { previous, newest } = record;
+    const existing = await this.queue.getJob(requestId);
+    const state = existing ? STATE_OF[await existing.getState()] : undefined;
+    if (existing && state && PENDING.has(state)) return { status: 'duplicate', requestId };
+    // The very message that queued the entry, delivered again (SQS redelivers a message whose
+    // delete was lost): never a new run, whatever became of the entry.
+    const messageId = build.origin.messageId;
+    if (existing && messageId !== undefined && existing.data.origin.messageId === messageId) {
+      return { status: 'duplicate', requestId };
+    }
+    // Sent before the target's newest request: it would only be superseded.
+    if (!newest && previous !== requestId) return { status: 'superseded', requestId, by: previous! };
+    // Just succeeded and the target's newest content until now: nothing to build. A superseded
+    // entry, or content the target had moved away from, is built again.
+    if (existing && state === 'completed') {
+      const result = existing.returnvalue as EntryResult | undefined;
+      const recent = Date.now() - (existing.finishedOn ?? 0) < this.options.successDedupSeconds * 1000;
+      if (result?.status !== 'superseded' && previous === requestId && recent) {
+        return { status: 'duplicate', requestId };
+      }
+    }
+    await this.records.clearCancelled(requestId);
+    const again = existing !== undefined && (state === 'completed' || state === 'failed');
+    if (again) await this.requeueJob(existing, state, build);
+    else await this.queue.add(targetKey(build.request), build, this.jobOptions(requestId));
+    return { status: again ? 'requeued' : 'queued', requestId, attempt: record.runs + 1 };
+  }
+
+  /** 1-based places among the waiting entries (1 = next), in one round trip. */
+  private async positions(requestIds: readonly string[]): Promise<(number | undefined)[]> {
+    if (requestIds.length === 0) return [];
+    // BullMQ pushes new entries on the left of its wait list and takes the next from the right
+    const wait = this.queue.keys.wait!;
+    const pipeline = this.redis.pipeline().llen(wait);
+    for (const requestId of requestIds) pipeline.lpos(wait, requestId);
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([error]) => error);
+    if (failed) throw failed[0];
+    const length = Number(replies[0]?.[1] ?? 0);
+    return requestIds.map((_, index) => {
+      const at = replies[index + 1]?.[1];
+      return typeof at === 'number' ? length - at : undefined;
+    });
   }
 
   /**
@@ -378,11 +425,7 @@ export class BuildQueue implements BuildStore {
   }
 
   async position(requestId: string): Promise<number | undefined> {
-    return this.call('read position', async () => {
-      const waiting = await this.queue.getWaiting();
-      const index = waiting.findIndex((job) => job.id === requestId);
-      return index >= 0 ? index + 1 : undefined;
-    });
+    return this.call('read position', async () => (await this.positions([requestId]))[0], requestId);
   }
 
   async counts(): Promise<Record<EntryState, number>> {

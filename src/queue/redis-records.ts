@@ -3,16 +3,41 @@ import type { Redis } from 'ioredis';
 /** How long kjl's per-target and per-request records outlive their last write, at least. */
 export const RECORD_TTL_MS = 8 * 24 * 3600 * 1000;
 
-const RECORD_LATEST = `
-local prev = redis.call('HGET', KEYS[1], 'latest') or ''
-local at = tonumber(redis.call('HGET', KEYS[1], 'latestAt') or '-1')
-local newest = 0
-if tonumber(ARGV[2]) >= at then
-  redis.call('HSET', KEYS[1], 'latest', ARGV[1], 'latestAt', ARGV[2])
-  newest = 1
+// Records ARGV id as the target's newest unless a later-sent one is: {previous newest, 1 if newest}.
+const LATEST = `
+local function record_latest(key, id, at, ttl)
+  local prev = redis.call('HGET', key, 'latest') or ''
+  local newest = 0
+  if tonumber(at) >= tonumber(redis.call('HGET', key, 'latestAt') or '-1') then
+    redis.call('HSET', key, 'latest', id, 'latestAt', at)
+    newest = 1
+  end
+  redis.call('PEXPIRE', key, ttl)
+  return {prev, newest}
+end`;
+
+const RECORD_LATEST = `${LATEST}
+return record_latest(KEYS[1], ARGV[1], ARGV[2], ARGV[3])`;
+
+// A batch of requests taken in, in order. KEYS, 4 per request: its target's record, its queue
+// entry (BullMQ's job hash), its cancelled marker, its run counter. ARGV: ttl, then per request:
+// id, sent at. Per request: {previous newest, newest, fresh, runs}; fresh (no entry, not
+// superseded, not earlier in the batch) clears a stale cancelled marker: its entry is added next.
+const SUBMIT = `${LATEST}
+local seen = {}
+local out = {}
+for i = 0, #KEYS / 4 - 1 do
+  local id = ARGV[2 + 2 * i]
+  local latest = record_latest(KEYS[4 * i + 1], id, ARGV[3 + 2 * i], ARGV[1])
+  local fresh = 0
+  if not seen[id] and (latest[2] == 1 or latest[1] == id) and redis.call('EXISTS', KEYS[4 * i + 2]) == 0 then
+    fresh = 1
+    redis.call('DEL', KEYS[4 * i + 3])
+  end
+  seen[id] = true
+  out[i + 1] = {latest[1], latest[2], fresh, tonumber(redis.call('GET', KEYS[4 * i + 4]) or '0')}
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {prev, newest}`;
+return out`;
 
 const COMPARE_AND_SET = `
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -61,9 +86,29 @@ return 1`;
 
 interface RecordCommands {
   kjlRecordLatest(key: string, requestId: string, at: string, ttl: string): Promise<[string, number]>;
+  kjlSubmit(keyCount: number, ...keysThenArgs: string[]): Promise<[string, number, number, number][]>;
   kjlCompareAndSet(key: string, field: string, expected: string, next: string, ttl: string): Promise<number>;
   kjlReserve(slots: string, meta: string, ...args: string[]): Promise<number>;
   kjlClaimRun(counter: string, claims: string, queueAttempt: string, ttl: string): Promise<number>;
+}
+
+/** A request about to be queued: its target, id, send time and the key of its queue entry. */
+export interface Submission {
+  target: string;
+  requestId: string;
+  sentAt: number;
+  entryKey: string;
+}
+
+/** What the records say of a submission: the target's previous newest, and whether it is new. */
+export interface SubmissionRecord {
+  previous?: string;
+  /** the target's newest request now */
+  newest: boolean;
+  /** no queue entry, not superseded, first of its id in the batch: its entry is to be added */
+  fresh: boolean;
+  /** runs the request has had */
+  runs: number;
 }
 
 export interface TargetRecord {
@@ -100,6 +145,7 @@ export class RedisRecords {
     this.ttlMs = Math.max(RECORD_TTL_MS, historyMs + 24 * 3600 * 1000);
     this.ttl = String(this.ttlMs);
     redis.defineCommand('kjlRecordLatest', { numberOfKeys: 1, lua: RECORD_LATEST });
+    redis.defineCommand('kjlSubmit', { lua: SUBMIT });
     redis.defineCommand('kjlCompareAndSet', { numberOfKeys: 1, lua: COMPARE_AND_SET });
     redis.defineCommand('kjlReserve', { numberOfKeys: 2, lua: RESERVE });
     redis.defineCommand('kjlClaimRun', { numberOfKeys: 2, lua: CLAIM_RUN });
@@ -130,6 +176,27 @@ export class RedisRecords {
       this.ttl,
     );
     return { ...(previous ? { previous } : {}), newest: newest === 1 };
+  }
+
+  /**
+   * Records a batch of submissions as their targets' newest (each unless a later-sent one is) and
+   * says which are new, in one script: the intake's single round trip before it adds entries.
+   */
+  async recordSubmissions(submissions: readonly Submission[]): Promise<SubmissionRecord[]> {
+    const keys = submissions.flatMap(({ target, requestId, entryKey }) => [
+      this.targetKey(target),
+      entryKey,
+      `${this.base}:cancelled:${requestId}`,
+      `${this.base}:run:${requestId}`,
+    ]);
+    const args = submissions.flatMap(({ requestId, sentAt }) => [requestId, String(sentAt)]);
+    const rows = await this.commands.kjlSubmit(keys.length, ...keys, this.ttl, ...args);
+    return rows.map(([previous, newest, fresh, runs]) => ({
+      ...(previous ? { previous } : {}),
+      newest: newest === 1,
+      fresh: fresh === 1,
+      runs,
+    }));
   }
 
   async target(target: string): Promise<TargetRecord> {

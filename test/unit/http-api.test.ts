@@ -159,7 +159,8 @@ describe('limits', () => {
 describe('POST /builds', () => {
   it("answers 200 and says so when the request was sent before its target's newest", async () => {
     const { base } = await serve({
-      submit: async (build) => ({ status: 'superseded', requestId: build.requestId, by: 'rnewer' }),
+      submitAll: async (builds) =>
+        builds.map((build) => ({ status: 'superseded', requestId: build.requestId, by: 'rnewer' })),
       claimRun: async () => 1,
     });
     const response = await fetch(`${base}/builds`, {
