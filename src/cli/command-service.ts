@@ -1,20 +1,12 @@
 import type { Command } from 'commander';
 import type { BuildService } from '../app/build-service.js';
 import type { Config } from '../config/config.js';
-import { KubeConfigError } from '../errors.js';
 import { createSqsClient } from '../intake/sqs-client.js';
 import { createLogger } from '../logger.js';
 import { BuildQueue } from '../queue/build-queue.js';
 import { addConfigFlags, configFromFlags } from './config-flags.js';
 import { readDevState } from './dev-state.js';
-import {
-  buildServiceFor,
-  clusterJobsFor,
-  createNotifier,
-  deadLettersFor,
-  kubeClientsFor,
-  queueOptions,
-} from './runtime.js';
+import { buildServiceFor, ClusterLink, createNotifier, deadLettersFor, queueOptions } from './runtime.js';
 
 /** The config of a one-shot command: flags, environment, else the `kjl dev` running in this folder. */
 export async function commandConfig(options: Record<string, unknown>): Promise<Config> {
@@ -52,15 +44,15 @@ export async function withService<T>(
   const sqs = config.sqs.dlqUrl
     ? createSqsClient({ region: config.sqs.region, endpoint: config.sqs.endpoint })
     : undefined;
+  let cluster: ClusterLink | undefined;
   try {
-    let cluster;
-    if (options.cluster) {
-      try {
-        cluster = clusterJobsFor(config, kubeClientsFor(config));
-      } catch (error) {
-        if (options.cluster === 'required' || !(error instanceof KubeConfigError)) throw error;
-      }
-    }
+    // after Redis: a command that cannot reach the queue says so first
+    cluster =
+      options.cluster === 'required'
+        ? ClusterLink.required(config)
+        : options.cluster === 'optional'
+          ? ClusterLink.optional(config)
+          : undefined;
     const deadLetters = sqs ? deadLettersFor(config, sqs) : undefined;
     const service = buildServiceFor(
       config,
@@ -70,6 +62,7 @@ export async function withService<T>(
     return await use(service);
   } finally {
     await store.close();
+    await cluster?.close();
     await events.close();
     sqs?.destroy();
   }

@@ -1,10 +1,6 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { settingGiven } from '../config/config.js';
-import { DEV_REGION, startEmbeddedSqs } from '../dev/embedded-sqs.js';
-import { RedisServer } from '../dev/redis-server.js';
-import { DEV_RULES } from '../dev/sim-cluster/controllers/index.js';
-import { startSimCluster } from '../dev/sim-cluster/index.js';
 import { createLogger } from '../logger.js';
 import { addConfigFlags, configFromFlags } from './config-flags.js';
 import { DEV_STATE_FILE, writeDevState } from './dev-state.js';
@@ -48,6 +44,14 @@ export function devCommand(): Command {
     'KJL_LOG_LEVEL',
   ]);
   return command.action(async (options: DevOptions) => {
+    // the stand-ins (and the Kubernetes client the simulated cluster uses) load only for kjl dev
+    const [{ DEV_REGION, startEmbeddedSqs }, { RedisServer }, { DEV_RULES }, { startSimCluster }] =
+      await Promise.all([
+        import('../dev/embedded-sqs.js'),
+        import('../dev/redis-server.js'),
+        import('../dev/sim-cluster/controllers/index.js'),
+        import('../dev/sim-cluster/index.js'),
+      ]);
     const sqs = await startEmbeddedSqs({ port: Number(options.sqsPort) });
     const redis = settingGiven('KJL_REDIS_URL', { KJL_REDIS_URL: options.redisUrl })
       ? undefined

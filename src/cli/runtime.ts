@@ -1,8 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { FastifyInstance } from 'fastify';
-import { BuildLifecycle } from '../app/build-lifecycle.js';
 import { BuildService } from '../app/build-service.js';
 import type { BuildStore, ClusterView, DeadLetterQueuePort } from '../app/ports.js';
 import { awsClientSettings } from '../aws.js';
@@ -16,27 +13,17 @@ import { API_PREFIX, apiRoutes } from '../http/api.js';
 import { DASHBOARD_PATH, dashboardRoutes } from '../http/dashboard.js';
 import { KjlMetrics } from '../http/metrics.js';
 import { startHttpServer, type HttpServerOptions } from '../http/server.js';
+import { DeadLetterQueue } from '../intake/dead-letter-queue.js';
 import { parseHttpSubmission, type ParseOptions } from '../intake/parse-message.js';
 import { createSqsClient } from '../intake/sqs-client.js';
 import { SqsIntake } from '../intake/sqs-intake.js';
-import { JobRunner } from '../k8s/job-runner.js';
-import { JobWatcher } from '../k8s/job-watcher.js';
-import {
-  apiReachable,
-  createKubeClients,
-  loadKubeConfig,
-  type KubeApiObserver,
-  type KubeClients,
-} from '../k8s/kube-client.js';
-import { instanceSelector, labelKeys } from '../k8s/labels.js';
-import { OrphanSweeper } from '../k8s/orphan-sweeper.js';
-import { ClusterJobs } from '../k8s/cluster-jobs.js';
-import { DeadLetterQueue } from '../intake/dead-letter-queue.js';
-import { TemplateWatcher } from '../k8s/template-watcher.js';
+import type { JobWatcher } from '../k8s/job-watcher.js';
+import type { ApiLimits, KubeApiObserver, KubeClients } from '../k8s/kube-client.js';
+import { findKubeConfig, type KubeConfigSources } from '../k8s/kube-config-source.js';
 import type { Logger } from '../logger.js';
 import { BuildQueue, type BuildQueueOptions } from '../queue/build-queue.js';
-import { BuildWorker, SHARE_INTERVAL_MS } from '../queue/build-worker.js';
 import type { ConnectionMode } from '../queue/redis-options.js';
+import type * as RuntimeCluster from './runtime-cluster.js';
 
 /** A running kjl: the parts `kjl start` and `kjl dev` wire together. */
 export interface Runtime {
@@ -129,29 +116,83 @@ function apiObserver(metrics: KjlMetrics | undefined): KubeApiObserver {
     : {};
 }
 
-/** The cluster's clients from the config's sources (KJL_KUBECONFIG, in-cluster, KUBECONFIG, ~/.kube). */
-export function kubeClientsFor(config: Config, observer: KubeApiObserver = {}): KubeClients {
-  return createKubeClients(
-    loadKubeConfig({
-      inClusterRoot: config.k8s.inClusterRoot,
-      ...(config.k8s.kubeconfig ? { kubeconfig: config.k8s.kubeconfig } : {}),
-      ...(config.k8s.serviceHost ? { serviceHost: config.k8s.serviceHost } : {}),
-      ...(config.k8s.servicePort ? { servicePort: config.k8s.servicePort } : {}),
-      ...(config.k8s.kubeconfigEnv ? { kubeconfigEnv: config.k8s.kubeconfigEnv } : {}),
-      limits: { qps: config.k8s.qps, burst: config.k8s.burst, connections: config.k8s.connections },
-    }),
-    observer,
-  );
+/** Where this process finds the cluster's configuration, and how hard it may use the API server. */
+function kubeSources(config: Config): KubeConfigSources & { limits: ApiLimits } {
+  const { k8s } = config;
+  return {
+    inClusterRoot: k8s.inClusterRoot,
+    ...(k8s.kubeconfig ? { kubeconfig: k8s.kubeconfig } : {}),
+    ...(k8s.serviceHost ? { serviceHost: k8s.serviceHost } : {}),
+    ...(k8s.servicePort ? { servicePort: k8s.servicePort } : {}),
+    ...(k8s.kubeconfigEnv ? { kubeconfigEnv: k8s.kubeconfigEnv } : {}),
+    limits: { qps: k8s.qps, burst: k8s.burst, connections: k8s.connections },
+  };
 }
 
-/** The deployment's Jobs read through the API (cancel, a running build's pod, logs). */
-export function clusterJobsFor(config: Config, clients: KubeClients): ClusterJobs {
-  return new ClusterJobs({
-    clients,
-    namespace: config.k8s.namespace,
-    labelPrefix: config.k8s.labelPrefix,
-    instance: config.k8s.instance,
-  });
+/**
+ * The cluster as the use cases see it (cancel, a running build's pod, logs), and the clients the
+ * workers share with it. The Kubernetes client is loaded on first use: an intake or a command that
+ * never needs the cluster never loads it.
+ */
+export class ClusterLink implements ClusterView {
+  private loaded:
+    Promise<{ cluster: typeof RuntimeCluster; clients: KubeClients; jobs: ClusterView }> | undefined;
+
+  private constructor(
+    private readonly config: Config,
+    private readonly observer: KubeApiObserver,
+  ) {}
+
+  /** The link; a KubeConfigError (`KJL_K8S_CONFIG`) when no Kubernetes configuration is found. */
+  static required(config: Config, observer: KubeApiObserver = {}): ClusterLink {
+    findKubeConfig(kubeSources(config));
+    return new ClusterLink(config, observer);
+  }
+
+  /** The link, or none when no Kubernetes configuration is found (an intake may have none). */
+  static optional(config: Config, observer: KubeApiObserver = {}): ClusterLink | undefined {
+    try {
+      return ClusterLink.required(config, observer);
+    } catch (error) {
+      if (error instanceof KubeConfigError) return undefined;
+      throw error;
+    }
+  }
+
+  /** Loads the Kubernetes client and connects (once). */
+  load() {
+    this.loaded ??= (async () => {
+      const cluster = await import('./runtime-cluster.js');
+      const clients = cluster.kubeClients(kubeSources(this.config), this.observer);
+      return { cluster, clients, jobs: cluster.clusterJobsFor(this.config, clients) };
+    })();
+    return this.loaded;
+  }
+
+  async deleteRequestJobs(requestId: string): Promise<string[]> {
+    return (await this.load()).jobs.deleteRequestJobs(requestId);
+  }
+
+  async unfinishedJobs(): Promise<number> {
+    return (await this.load()).jobs.unfinishedJobs();
+  }
+
+  async describeRun(jobName: string) {
+    return (await this.load()).jobs.describeRun(jobName);
+  }
+
+  async streamLog(
+    jobName: string,
+    options: { follow: boolean; signal?: AbortSignal },
+    write: (chunk: string) => void,
+  ): Promise<boolean> {
+    return (await this.load()).jobs.streamLog(jobName, options, write);
+  }
+
+  /** Closes the pooled connections, if the client was ever loaded. */
+  async close(): Promise<void> {
+    if (this.loaded) await (await this.loaded.catch(() => undefined))?.clients.close();
+  }
 }
 
 /** The SQS dead-letter queue (`KJL_SQS_DLQ_URL`), when one is configured. */
@@ -175,133 +216,6 @@ export function buildServiceFor(
     failureBackoffMs: config.queue.failureBackoffSeconds * 1000,
     logger: logger.child({ module: 'app' }),
   });
-}
-
-interface Workers {
-  clients: KubeClients;
-  watcher: JobWatcher;
-  worker: BuildWorker;
-  lifecycle: BuildLifecycle;
-  sweeper: OrphanSweeper;
-  templates: TemplateWatcher;
-  /** says in Redis that this worker process is gone (its share goes to the others) */
-  leave: () => Promise<void>;
-}
-
-/** What the metrics take from the workers: the API traffic, the creates, the watch cache. */
-interface WorkerHooks {
-  metrics?: KjlMetrics;
-  /** the watch, as soon as it exists (before its first list: metrics show a watch that cannot start) */
-  onWatcher?: (watcher: JobWatcher) => void;
-}
-
-async function startWorkers(
-  config: Config,
-  store: BuildQueue,
-  clients: KubeClients,
-  notify: Notify,
-  logger: Logger,
-  hooks: WorkerHooks = {},
-): Promise<Workers> {
-  const { metrics } = hooks;
-  const log = logger.child({ module: 'k8s' });
-  const templates = await TemplateWatcher.start({
-    dir: config.k8s.templatesDir,
-    names: config.k8s.templates,
-    logger: log,
-  });
-  const keys = labelKeys(config.k8s.labelPrefix);
-  const watcher = new JobWatcher({
-    clients,
-    namespace: config.k8s.namespace,
-    labelSelector: instanceSelector(config.k8s.labelPrefix, config.k8s.instance),
-    requestLabel: keys.requestId,
-    staleMs: config.k8s.watchStaleSeconds * 1000,
-    logger: log,
-  });
-  hooks.onWatcher?.(watcher);
-  await watcher.start();
-  const runner = new JobRunner({
-    clients,
-    watcher,
-    catalog: templates,
-    startTimeoutSeconds: config.k8s.startTimeoutSeconds,
-    logTail: {
-      lines: config.k8s.logTailLines,
-      bytes: config.k8s.logTailBytes,
-      lineBytes: Math.min(2048, config.k8s.logTailBytes),
-      readBytes: 4 * config.k8s.logTailBytes,
-    },
-    logger: log,
-    ...(metrics ? { onCreate: (result: 'success' | 'failure') => metrics.jobCreate(result) } : {}),
-    spec: {
-      namespace: config.k8s.namespace,
-      instance: config.k8s.instance,
-      labelPrefix: config.k8s.labelPrefix,
-      serviceAccount: config.k8s.serviceAccount,
-      nodeSelector: config.k8s.nodeSelector,
-      tolerations: config.k8s.tolerations,
-      priorityClassName: config.k8s.priorityClassName,
-      imagePullSecrets: config.k8s.imagePullSecrets,
-      runtimeClassName: config.k8s.runtimeClassName,
-      activeDeadlineSeconds: config.k8s.activeDeadlineSeconds,
-      ttlSecondsAfterFinished: config.k8s.ttlSecondsAfterFinished,
-      bucket: config.build.contextBucket,
-      registry: config.build.registry,
-      repository: config.build.repository,
-    },
-  });
-  const workerLog = logger.child({ module: 'worker' });
-  const lifecycle = new BuildLifecycle({
-    store,
-    cluster: runner,
-    notify,
-    failureBackoffMs: config.queue.failureBackoffSeconds * 1000,
-    pollMs: config.queue.pollMs,
-    logger: workerLog,
-  });
-  const workerId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  const worker = new BuildWorker(lifecycle.handle, {
-    redisUrl: config.redis.url,
-    name: config.queue.name,
-    prefix: config.queue.prefix,
-    concurrency: config.queue.maxConcurrentJobs,
-    fairShare: () => store.fairShare(workerId, 3 * SHARE_INTERVAL_MS),
-    lockSeconds: config.queue.lockSeconds,
-    logger: workerLog,
-  });
-  await worker.waitUntilReady();
-  worker.start();
-  const service = buildServiceFor(config, { store, notify }, logger);
-  const sweeper = new OrphanSweeper({
-    clients,
-    watcher,
-    namespace: config.k8s.namespace,
-    labelPrefix: config.k8s.labelPrefix,
-    disposition: (requestId, run) => service.jobDisposition(requestId, run),
-    intervalSeconds: config.k8s.sweepIntervalSeconds,
-    logger: log,
-  });
-  sweeper.start();
-  return {
-    clients,
-    watcher,
-    worker,
-    lifecycle,
-    sweeper,
-    templates,
-    leave: () => store.leave(workerId),
-  };
-}
-
-/** The cluster's clients when a Kubernetes configuration is found (an intake-only process may have none). */
-function optionalKubeClients(config: Config, observer: KubeApiObserver): KubeClients | undefined {
-  try {
-    return kubeClientsFor(config, observer);
-  } catch (error) {
-    if (error instanceof KubeConfigError) return undefined;
-    throw error;
-  }
 }
 
 /**
@@ -408,9 +322,11 @@ export async function startRuntime(
   const sqs: SQSClient | undefined = runsIntake
     ? createSqsClient({ region: config.sqs.region, endpoint: config.sqs.endpoint })
     : undefined;
-  const clients = runsWorkers
-    ? kubeClientsFor(config, apiObserver(metrics))
-    : optionalKubeClients(config, apiObserver(metrics));
+  const cluster = runsWorkers
+    ? ClusterLink.required(config, apiObserver(metrics))
+    : ClusterLink.optional(config, apiObserver(metrics));
+  // a worker connects now: a configuration it cannot read stops it at once
+  const linked = runsWorkers ? await cluster!.load() : undefined;
   const deadLetters = sqs ? deadLettersFor(config, sqs) : undefined;
   const store = (intakeStore ?? workerStore)!;
   const service = buildServiceFor(
@@ -418,7 +334,7 @@ export async function startRuntime(
     {
       store,
       notify,
-      ...(clients ? { cluster: clusterJobsFor(config, clients) } : {}),
+      ...(cluster ? { cluster } : {}),
       ...(deadLetters ? { deadLetters } : {}),
     },
     logger,
@@ -433,7 +349,7 @@ export async function startRuntime(
         logger,
       )
     : [];
-  let workers: Workers | undefined;
+  let workers: RuntimeCluster.Workers | undefined;
   const http = options.http
     ? await startHttpServer({
         port: config.http.port,
@@ -458,18 +374,20 @@ export async function startRuntime(
             : {}),
           ...(runsWorkers
             ? {
-                kubernetes: async () =>
-                  !!workers && workers.watcher.live && (await apiReachable(workers.clients)),
+                kubernetes: async () => !!workers && (await workers.ready()),
               }
             : {}),
         },
       })
     : undefined;
-  if (runsWorkers)
-    workers = await startWorkers(config, workerStore!, clients!, notify, logger, {
-      ...(metrics ? { metrics } : {}),
-      onWatcher: (created) => (watcher = created),
-    });
+  if (linked) {
+    workers = await linked.cluster.startWorkers(
+      config,
+      { store: workerStore!, clients: linked.clients, notify, service },
+      logger,
+      { ...(metrics ? { metrics } : {}), onWatcher: (created) => (watcher = created) },
+    );
+  }
   let intake: SqsIntake | undefined;
   if (sqs) {
     const queueUrl = config.sqs.queueUrl!;
@@ -518,7 +436,7 @@ export async function startRuntime(
       await workers?.worker.close(() => workers.lifecycle.stop(graceMs / 4));
       await bounded(1000, async () => workers?.leave());
       await bounded(2000, async () => workers?.watcher.stop());
-      await bounded(1000, async () => clients?.close());
+      await bounded(1000, async () => cluster?.close());
       await bounded(2000, async () => http?.close());
       await Promise.all(stores.map((store) => store.close()));
       await bounded(2000, () => events.close());

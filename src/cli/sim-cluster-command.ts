@@ -1,7 +1,5 @@
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { loadKubeletRules } from '../dev/sim-cluster/controllers/index.js';
-import { startSimCluster } from '../dev/sim-cluster/index.js';
 import { createLogger } from '../logger.js';
 import { addConfigFlags, configFromFlags } from './config-flags.js';
 import { untilSignal } from './lifecycle.js';
@@ -25,6 +23,10 @@ function number(min: number, integer: boolean) {
 }
 
 async function runSimCluster(flags: SimClusterFlags): Promise<void> {
+  const [{ loadKubeletRules }, { startSimCluster }] = await Promise.all([
+    import('../dev/sim-cluster/controllers/index.js'),
+    import('../dev/sim-cluster/index.js'),
+  ]);
   const logger = createLogger({ level: configFromFlags(flags).log.level });
   const kubeconfigPath = resolve(flags.kubeconfig);
   const cluster = await startSimCluster({

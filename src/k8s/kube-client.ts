@@ -1,6 +1,3 @@
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import {
   BatchV1Api,
   bufferFromFileOrString,
@@ -19,6 +16,7 @@ import {
 import { Agent } from 'undici';
 import { KubeConfigError } from '../errors.js';
 import { DEFAULT_API_RETRY, type RetryOptions } from './api-retry.js';
+import { findKubeConfig, type KubeConfigSources } from './kube-config-source.js';
 import { TokenBucket } from './token-bucket.js';
 
 export interface KubeClients {
@@ -105,25 +103,6 @@ export interface KubeApiObserver {
   onRetry?(operation: string): void;
 }
 
-/** Where the cluster's configuration may come from (the settings `k8s.*`). */
-export interface KubeConfigSources {
-  /** `KJL_KUBECONFIG`: this file, and nothing else */
-  kubeconfig?: string;
-  /** `KUBERNETES_SERVICE_HOST` / `_PORT`: set by Kubernetes in every pod */
-  serviceHost?: string;
-  servicePort?: string;
-  /** folder the service-account files are under (`/` in a pod) */
-  inClusterRoot: string;
-  /** `KUBECONFIG`: one file or a `:`-separated list */
-  kubeconfigEnv?: string;
-  /** the home folder, for `~/.kube/config` */
-  home?: string;
-  /** the API client's limits (default: client-node's own behaviour, no pool) */
-  limits?: ApiLimits;
-}
-
-const SERVICE_ACCOUNT_DIR = 'var/run/secrets/kubernetes.io/serviceaccount';
-
 function load(what: string, apply: (config: KubeConfig) => void, limits?: ApiLimits): KubeConfig {
   const kubeConfig = limits ? new PooledKubeConfig(limits) : new KubeConfig();
   try {
@@ -141,54 +120,25 @@ function load(what: string, apply: (config: KubeConfig) => void, limits?: ApiLim
 }
 
 /**
- * The cluster's configuration, in this order: `KJL_KUBECONFIG`; in a pod (`KUBERNETES_SERVICE_HOST`
- * set and a service-account token present), the in-cluster configuration; `KUBECONFIG`;
- * `~/.kube/config`. Nothing found is a KubeConfigError (`KJL_K8S_CONFIG`), never a silent default.
+ * The cluster's configuration from the first source found (see `findKubeConfig`); with `limits`,
+ * its requests share a bounded keep-alive pool and a client-side rate limit.
  */
-export function loadKubeConfig(sources: KubeConfigSources): KubeConfig {
-  if (sources.kubeconfig) {
-    const file = sources.kubeconfig;
-    return load(
-      `the kubeconfig ${file} (KJL_KUBECONFIG)`,
-      (config) => config.loadFromFile(file),
-      sources.limits,
-    );
-  }
-  const tokenFile = join(sources.inClusterRoot, SERVICE_ACCOUNT_DIR, 'token');
-  if (sources.serviceHost && existsSync(tokenFile)) {
-    // client-node reads KUBERNETES_SERVICE_HOST/PORT itself; the prefix is the root folder
-    const prefix = sources.inClusterRoot.replace(/\/+$/, '');
-    return load(
-      `the in-cluster configuration (${tokenFile})`,
-      (config) => config.loadFromCluster(prefix),
-      sources.limits,
-    );
-  }
-  if (sources.kubeconfigEnv) {
-    const files = sources.kubeconfigEnv.split(':').filter(Boolean);
-    return load(
-      `the kubeconfig ${files.join(':')} (KUBECONFIG)`,
-      (config) => {
-        for (const [index, file] of files.entries()) {
-          if (index === 0) config.loadFromFile(file);
-          else {
-            const more = new KubeConfig();
-            more.loadFromFile(file);
-            config.mergeConfig(more);
-          }
+export function loadKubeConfig(sources: KubeConfigSources & { limits?: ApiLimits }): KubeConfig {
+  const source = findKubeConfig(sources);
+  return load(
+    source.what,
+    (config) => {
+      if (source.kind === 'in-cluster') return config.loadFromCluster(source.root);
+      for (const [index, file] of source.files.entries()) {
+        if (index === 0) config.loadFromFile(file);
+        else {
+          const more = new KubeConfig();
+          more.loadFromFile(file);
+          config.mergeConfig(more);
         }
-      },
-      sources.limits,
-    );
-  }
-  const home = join(sources.home ?? homedir(), '.kube', 'config');
-  if (existsSync(home)) {
-    return load(`the kubeconfig ${home}`, (config) => config.loadFromFile(home), sources.limits);
-  }
-  throw new KubeConfigError(
-    'no Kubernetes configuration: set KJL_KUBECONFIG or KUBECONFIG, create ~/.kube/config, or run in a ' +
-      `pod with a service account (KUBERNETES_SERVICE_HOST and ${tokenFile})`,
-    { context: { tokenFile } },
+      }
+    },
+    sources.limits,
   );
 }
 
