@@ -118,7 +118,7 @@ describe('a Job of the deployment running outside any queue entry', () => {
 });
 
 describe('worker processes sharing the limit', () => {
-  it('each takes a fair share: with three workers every one of them runs builds', async () => {
+  it('each takes a fair share: with three workers none runs more than its share and slack', async () => {
     const sink = await startEventRecorder();
     try {
       const setup = await createSetup(stack.infra, { KJL_MAX_CONCURRENT_JOBS: '6' }, { sink });
@@ -141,9 +141,10 @@ describe('worker processes sharing the limit', () => {
       await stack.launch({ ...setup, config: { ...setup.config, role: 'intake' } });
       await setup.publish(holds('share', 18));
       await setup.waitForEvents('every build done', (all) => ofType(all, 'succeeded').length === 18, 90_000);
-      expect(Object.keys(started).sort()).toEqual(['/events/w0', '/events/w1', '/events/w2']);
-      // a fair share of 6 among 3 is 2, plus 1 of slack: no worker ran more than 3 at once
+      // a fair share of 6 among 3 is 2, plus 1 of slack: no worker ran more than 3 at once, so the
+      // work spread (two workers at their share fill the limit: which ones depends on timing)
       expect(Math.max(...Object.values(peak))).toBeLessThanOrEqual(3);
+      expect(Object.keys(started).length).toBeGreaterThanOrEqual(2);
       expect(stack.infra.cluster.stats().maxActiveJobsPerNamespace[setup.namespace]).toBeLessThanOrEqual(6);
     } finally {
       await sink.stop();
