@@ -1,5 +1,4 @@
 import { cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +7,7 @@ import { requestIdOf } from '../../src/build-request.js';
 import { runCommand, spawnProcess, type KjlProcess } from '../support/cli.js';
 import { envOf, execForm, parseDockerfile, type Stage } from '../support/dockerfile.js';
 import { createSetup, ofType, useStack } from '../support/stack.js';
+import { freePort } from '../../src/dev/redis-server.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DOCKERFILE = join(ROOT, 'Dockerfile');
@@ -163,14 +163,3 @@ describe('the runtime the Dockerfile describes, outside Docker', () => {
     expect((await check()).code).toBe(1);
   }, 240_000);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}

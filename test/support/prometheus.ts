@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './wait.js';
+import { freePort } from '../../src/dev/redis-server.js';
 
 /** One sample of a text exposition: `name{a="x",b="y"}` → value (labels in the order written). */
 export type Samples = Map<string, number>;
@@ -49,18 +49,6 @@ export function prometheusBinary(name: 'prometheus' | 'promtool'): string {
     );
   }
   return path;
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A vector result of the query API. */
