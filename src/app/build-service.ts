@@ -11,7 +11,7 @@ import {
   type BuildStatus,
   type BuildSummary,
 } from './build-views.js';
-import { announce } from './notices.js';
+import { announce, type NoticeDetails } from './notices.js';
 import type {
   BuildStore,
   ClusterView,
@@ -109,20 +109,20 @@ export class BuildService {
   }
 
   private async announceSubmitted(build: QueuedBuild, result: SubmitResult): Promise<void> {
-    const { store, notify } = this.options;
     const log = this.options.logger.child({ requestId: build.requestId });
-    if (result.status === 'superseded') {
-      const message = `superseded by newer request ${result.by}`;
-      // a run number of its own, so that its event id is never another life's
-      const attempt = await store.claimRun(
-        build.requestId,
-        `superseded-${build.origin.sentAt ?? build.origin.receivedAt}`,
-      );
-      await announce(notify, build, attempt, { phase: 'cancelled', reason: 'Superseded', message }, log);
-    } else if (result.status !== 'duplicate') {
-      const position = result.position ? { queuePosition: result.position } : {};
-      await announce(notify, build, result.attempt ?? 1, { phase: 'queued', ...position }, log);
-    }
+    if (result.status === 'duplicate') return;
+    const attempt = result.attempt ?? 1;
+    const details: NoticeDetails =
+      result.status === 'superseded'
+        ? { phase: 'cancelled', reason: 'Superseded', message: `superseded by newer request ${result.by}` }
+        : { phase: 'queued', ...(result.position ? { queuePosition: result.position } : {}) };
+    await announce(this.options.notify, build, attempt, details, log);
+  }
+
+  /** The cluster, when this process can reach it (connected on first need). */
+  private async cluster(): Promise<ClusterView | undefined> {
+    const { cluster } = this.options;
+    return cluster && (await cluster.open()) ? cluster : undefined;
   }
 
   private async entry(requestId: string): Promise<EntryView> {
@@ -137,7 +137,7 @@ export class BuildService {
 
   /** Where a request stands, in words a caller can act on; a running one's pod read from the cluster. */
   async status(requestId: string): Promise<BuildStatus> {
-    const { store, cluster } = this.options;
+    const { store } = this.options;
     const entry = await this.entry(requestId);
     const cancelled = entry.state !== 'completed' && (await store.isCancelled(requestId));
     if (entry.state === 'waiting') {
@@ -149,8 +149,8 @@ export class BuildService {
       return describe(entry, { cancelled, ...(position ? { position } : {}), active: counts.active, limit });
     }
     const jobName = entry.progress?.state === 'running' ? entry.progress.jobName : entry.build.run?.jobName;
-    const run =
-      entry.state === 'active' && jobName && cluster ? await cluster.describeRun(jobName) : undefined;
+    const cluster = entry.state === 'active' && jobName ? await this.cluster() : undefined;
+    const run = cluster && jobName ? await cluster.describeRun(jobName) : undefined;
     return describe(entry, { cancelled, ...(run ? { run } : {}) });
   }
 
@@ -183,14 +183,14 @@ export class BuildService {
 
   /** The fleet at a glance: entries by state, the limit, active Jobs, targets in backoff, the oldest wait. */
   async fleet(): Promise<FleetStatus> {
-    const { store, cluster, failureBackoffMs } = this.options;
+    const { store, failureBackoffMs } = this.options;
     const now = this.now();
     const [entries, limit, failures, oldest, activeJobs] = await Promise.all([
       store.counts(),
       store.limit(),
       store.failures(),
       store.entries({ states: ['waiting'], limit: 1, oldestFirst: true }),
-      cluster?.unfinishedJobs(),
+      this.cluster().then((cluster) => cluster?.unfinishedJobs()),
     ]);
     const backoff = failures
       .map(({ target, failedAt }) => ({ target, until: failedAt + failureBackoffMs }))
@@ -221,9 +221,8 @@ export class BuildService {
     const outcome = entry.build.outcome;
     const jobName = entry.build.run?.jobName ?? outcome?.jobName;
     const live = entry.state === 'active' || outcome?.status === 'succeeded';
-    if (live && jobName && this.options.cluster) {
-      if (await this.options.cluster.streamLog(jobName, options, write)) return 'live';
-    }
+    const cluster = live && jobName ? await this.cluster() : undefined;
+    if (cluster && jobName && (await cluster.streamLog(jobName, options, write))) return 'live';
     if (outcome?.status === 'failed' && outcome.logTail.length > 0) {
       write(`${outcome.logTail.join('\n')}\n`);
       return 'tail';
@@ -236,11 +235,12 @@ export class BuildService {
    * worker records and announces the cancellation once the Job is gone.
    */
   async cancel(requestId: string): Promise<CancelResult> {
-    const { store, cluster } = this.options;
+    const { store } = this.options;
     const before = await this.entry(requestId);
     if (before.state === 'completed' || before.state === 'failed') {
       return { outcome: 'finished', status: await this.status(requestId) };
     }
+    const cluster = before.build.run ? await this.cluster() : undefined;
     if (before.build.run && !cluster) {
       // its Job must be deleted: without the cluster the cancellation would never take effect
       throw new KjlError(
@@ -260,7 +260,8 @@ export class BuildService {
     }
     // a started build's Job may run whatever its entry's state (taken back, released at a stop,
     // waiting for a slot): delete it now; the worker that ends the entry announces the cancel
-    const jobs = entry.build.run && cluster ? await cluster.deleteRequestJobs(requestId) : [];
+    const reach = entry.build.run ? (cluster ?? (await this.cluster())) : undefined;
+    const jobs = reach ? await reach.deleteRequestJobs(requestId) : [];
     if (entry.state !== 'active') {
       // a worker ends it now rather than when it was due
       await store.promote(requestId);

@@ -98,7 +98,10 @@ export interface SubmitResult {
   requestId: string;
   /** place among the waiting entries (1 = next), when queued */
   position?: number;
-  /** the run number the entry will start as (events of that run carry it) */
+  /**
+   * queued: the run number the entry will start as (events of that run carry it); superseded: the
+   * run number of its `cancelled` notice, one of its own
+   */
   attempt?: number;
   /** the newer request that supersedes it */
   by?: string;
@@ -192,6 +195,8 @@ export interface BuildCluster {
 
 /** The cluster read through the API, for one-shot commands and the HTTP API (which run no watch). */
 export interface ClusterView {
+  /** Connects, once: false when this process has no usable Kubernetes configuration after all. */
+  open(): Promise<boolean>;
   /** Deletes a request's Jobs (cancel); returns their names. */
   deleteRequestJobs(requestId: string): Promise<string[]>;
   /** The deployment's unfinished Jobs. */

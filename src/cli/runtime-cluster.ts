@@ -47,7 +47,6 @@ export function clusterJobsFor(config: Config, clients: KubeClients): ClusterJob
 }
 
 export interface Workers {
-  clients: KubeClients;
   watcher: JobWatcher;
   worker: BuildWorker;
   lifecycle: BuildLifecycle;
@@ -157,7 +156,6 @@ export async function startWorkers(
   });
   sweeper.start();
   return {
-    clients,
     watcher,
     worker,
     lifecycle,

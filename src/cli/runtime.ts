@@ -17,6 +17,7 @@ import { DeadLetterQueue } from '../intake/dead-letter-queue.js';
 import { parseHttpSubmission, type ParseOptions } from '../intake/parse-message.js';
 import { createSqsClient } from '../intake/sqs-client.js';
 import { SqsIntake } from '../intake/sqs-intake.js';
+import type { ClusterJobs } from '../k8s/cluster-jobs.js';
 import type { JobWatcher } from '../k8s/job-watcher.js';
 import type { ApiLimits, KubeApiObserver, KubeClients } from '../k8s/kube-client.js';
 import { findKubeConfig, type KubeConfigSources } from '../k8s/kube-config-source.js';
@@ -136,30 +137,36 @@ function kubeSources(config: Config): KubeConfigSources & { limits: ApiLimits } 
  */
 export class ClusterLink implements ClusterView {
   private loaded:
-    Promise<{ cluster: typeof RuntimeCluster; clients: KubeClients; jobs: ClusterView }> | undefined;
+    Promise<{ cluster: typeof RuntimeCluster; clients: KubeClients; jobs: ClusterJobs }> | undefined;
 
   private constructor(
     private readonly config: Config,
     private readonly observer: KubeApiObserver,
+    /** a configuration that cannot be read is an error; else the process goes on without the cluster */
+    private readonly required: boolean,
   ) {}
 
   /** The link; a KubeConfigError (`KJL_K8S_CONFIG`) when no Kubernetes configuration is found. */
   static required(config: Config, observer: KubeApiObserver = {}): ClusterLink {
     findKubeConfig(kubeSources(config));
-    return new ClusterLink(config, observer);
+    return new ClusterLink(config, observer, true);
   }
 
-  /** The link, or none when no Kubernetes configuration is found (an intake may have none). */
+  /**
+   * The link, or none when no Kubernetes configuration is found (an intake may have none); one
+   * found that cannot be read makes `open` false, as if there were none.
+   */
   static optional(config: Config, observer: KubeApiObserver = {}): ClusterLink | undefined {
     try {
-      return ClusterLink.required(config, observer);
+      findKubeConfig(kubeSources(config));
+      return new ClusterLink(config, observer, false);
     } catch (error) {
       if (error instanceof KubeConfigError) return undefined;
       throw error;
     }
   }
 
-  /** Loads the Kubernetes client and connects (once). */
+  /** Loads the Kubernetes client and reads the configuration (once). */
   load() {
     this.loaded ??= (async () => {
       const cluster = await import('./runtime-cluster.js');
@@ -167,6 +174,16 @@ export class ClusterLink implements ClusterView {
       return { cluster, clients, jobs: cluster.clusterJobsFor(this.config, clients) };
     })();
     return this.loaded;
+  }
+
+  async open(): Promise<boolean> {
+    try {
+      await this.load();
+      return true;
+    } catch (error) {
+      if (this.required || !(error instanceof KubeConfigError)) throw error;
+      return false;
+    }
   }
 
   async deleteRequestJobs(requestId: string): Promise<string[]> {

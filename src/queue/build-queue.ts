@@ -232,26 +232,36 @@ export class BuildQueue implements BuildStore {
             entryKey: this.queue.toKey(build.requestId),
           })),
         );
-        const fresh = builds.filter((_, index) => records[index]!.fresh);
-        // An add with an id that exists meanwhile (a concurrent replica) is a no-op in BullMQ.
-        if (fresh.length > 0) {
-          await this.queue.addBulk(
-            fresh.map((build) => ({
-              name: targetKey(build.request),
-              data: build,
-              opts: this.jobOptions(build.requestId),
-            })),
-          );
-        }
+        // New entries are added in bulk, in the batch's order with the others
         const results: SubmitResult[] = [];
+        let bulk: QueuedBuild[] = [];
+        const flush = async () => {
+          // an add with an id that exists meanwhile (a concurrent replica) is a no-op in BullMQ
+          if (bulk.length > 0) {
+            await this.queue.addBulk(
+              bulk.map((build) => ({
+                name: targetKey(build.request),
+                data: build,
+                opts: this.jobOptions(build.requestId),
+              })),
+            );
+          }
+          bulk = [];
+        };
         for (const [index, build] of builds.entries()) {
           const record = records[index]!;
-          results.push(
-            record.fresh
-              ? { status: 'queued', requestId: build.requestId, attempt: record.runs + 1 }
-              : await this.submitAgain(build, record),
-          );
+          const { requestId } = build;
+          if (record.verdict === 'fresh') {
+            bulk.push(build);
+            results.push({ status: 'queued', requestId, attempt: record.runs + 1 });
+          } else if (record.verdict === 'superseded') {
+            results.push({ status: 'superseded', requestId, by: record.previous!, attempt: record.claimed });
+          } else {
+            await flush();
+            results.push(await this.submitAgain(build, record));
+          }
         }
+        await flush();
         const waiting = results.filter(
           (result) => result.status === 'queued' || result.status === 'requeued',
         );
@@ -274,15 +284,29 @@ export class BuildQueue implements BuildStore {
     const { previous, newest } = record;
     const existing = await this.queue.getJob(requestId);
     const state = existing ? STATE_OF[await existing.getState()] : undefined;
-    if (existing && state && PENDING.has(state)) return { status: 'duplicate', requestId };
-    // The very message that queued the entry, delivered again (SQS redelivers a message whose
-    // delete was lost): never a new run, whatever became of the entry.
     const messageId = build.origin.messageId;
-    if (existing && messageId !== undefined && existing.data.origin.messageId === messageId) {
+    const sameMessage = messageId !== undefined && existing?.data.origin.messageId === messageId;
+    if (existing && state && PENDING.has(state)) {
+      // The message that queued the entry, delivered again before a run began (Redis failed after
+      // it took the batch): queued, and its notice sent again under the same id.
+      const unstarted = sameMessage && state !== 'active' && !existing.data.run;
+      return unstarted
+        ? { status: 'queued', requestId, attempt: record.runs + 1 }
+        : { status: 'duplicate', requestId };
+    }
+    // The very message that queued the entry, delivered again (SQS redelivers a message whose
+    // delete was lost): never a new run, whatever became of the entry, unless it was bringing the
+    // entry back when it was cut short.
+    if (existing && sameMessage && !(await this.records.isRequeueing(requestId, messageId))) {
       return { status: 'duplicate', requestId };
     }
     // Sent before the target's newest request: it would only be superseded.
-    if (!newest && previous !== requestId) return { status: 'superseded', requestId, by: previous! };
+    if (!newest && previous !== requestId) {
+      const sentAt = build.origin.sentAt ?? build.origin.receivedAt;
+      // a run number of its own, so that its notice's id is never another life's
+      const attempt = await this.records.claimRun(requestId, `superseded-${sentAt}`);
+      return { status: 'superseded', requestId, by: previous!, attempt };
+    }
     // Just succeeded and the target's newest content until now: nothing to build. A superseded
     // entry, or content the target had moved away from, is built again.
     if (existing && state === 'completed') {
@@ -326,9 +350,13 @@ export class BuildQueue implements BuildStore {
     build: QueuedBuild = job.data,
   ): Promise<void> {
     const { run: _run, outcome: _outcome, ...data } = build;
+    const { requestId, origin } = build;
+    // the data is rewritten before the entry moves: cut short in between, the same message resumes
+    if (origin.messageId) await this.records.requeueing(requestId, origin.messageId);
     await job.updateData(data);
-    await this.records.clearClaims(job.data.requestId);
+    await this.records.clearClaims(requestId);
     await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
+    if (origin.messageId) await this.records.requeued(requestId);
   }
 
   async requeue(requestId: string): Promise<boolean> {

@@ -2,6 +2,8 @@ import type { Redis } from 'ioredis';
 
 /** How long kjl's per-target and per-request records outlive their last write, at least. */
 export const RECORD_TTL_MS = 8 * 24 * 3600 * 1000;
+/** How long an interrupted requeue can be resumed by its message delivered again. */
+const REQUEUE_MARK_MS = 3600 * 1000;
 
 // Records ARGV id as the target's newest unless a later-sent one is: {previous newest, 1 if newest}.
 const LATEST = `
@@ -19,23 +21,45 @@ end`;
 const RECORD_LATEST = `${LATEST}
 return record_latest(KEYS[1], ARGV[1], ARGV[2], ARGV[3])`;
 
-// A batch of requests taken in, in order. KEYS, 4 per request: its target's record, its queue
-// entry (BullMQ's job hash), its cancelled marker, its run counter. ARGV: ttl, then per request:
-// id, sent at. Per request: {previous newest, newest, fresh, runs}; fresh (no entry, not
-// superseded, not earlier in the batch) clears a stale cancelled marker: its entry is added next.
+// Claims run `name` of a request (a queue attempt, a superseded message): its number, the same
+// every time it is claimed again.
+const CLAIM = `
+local function claim_run(counter, claims, name, ttl)
+  local claimed = redis.call('HGET', claims, name)
+  if claimed then return tonumber(claimed) end
+  local run = redis.call('INCR', counter)
+  redis.call('HSET', claims, name, run)
+  redis.call('PEXPIRE', counter, ttl)
+  redis.call('PEXPIRE', claims, ttl)
+  return run
+end`;
+
+// A batch of requests taken in, in order. KEYS, 5 per request: its target's record, its queue
+// entry (BullMQ's job hash), its cancelled marker, its run counter, its claims. ARGV: ttl, then
+// per request: id, sent at. Per request: {previous newest, newest, verdict, runs, claimed run}.
+// Verdict 1 (fresh: no entry, not superseded, first of its id in the batch) clears a stale
+// cancelled marker: its entry is added next. Verdict 2 (superseded, no entry) claims a run of its
+// own for its notice, before the runs of the requests after it are read. 0: decided one by one.
 const SUBMIT = `${LATEST}
+${CLAIM}
 local seen = {}
 local out = {}
-for i = 0, #KEYS / 4 - 1 do
-  local id = ARGV[2 + 2 * i]
-  local latest = record_latest(KEYS[4 * i + 1], id, ARGV[3 + 2 * i], ARGV[1])
-  local fresh = 0
-  if not seen[id] and (latest[2] == 1 or latest[1] == id) and redis.call('EXISTS', KEYS[4 * i + 2]) == 0 then
-    fresh = 1
-    redis.call('DEL', KEYS[4 * i + 3])
+for i = 0, #KEYS / 5 - 1 do
+  local k = 5 * i
+  local id, at = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+  local latest = record_latest(KEYS[k + 1], id, at, ARGV[1])
+  local verdict, claimed = 0, 0
+  if not seen[id] and redis.call('EXISTS', KEYS[k + 2]) == 0 then
+    if latest[2] == 1 or latest[1] == id then
+      verdict = 1
+      redis.call('DEL', KEYS[k + 3])
+    else
+      verdict = 2
+      claimed = claim_run(KEYS[k + 4], KEYS[k + 5], 'superseded-' .. at, ARGV[1])
+    end
   end
   seen[id] = true
-  out[i + 1] = {latest[1], latest[2], fresh, tonumber(redis.call('GET', KEYS[4 * i + 4]) or '0')}
+  out[i + 1] = {latest[1], latest[2], verdict, tonumber(redis.call('GET', KEYS[k + 4]) or '0'), claimed}
 end
 return out`;
 
@@ -49,14 +73,8 @@ end
 return 0`;
 
 // KEYS: the request's run counter, its claims (queue attempt -> run); ARGV: queue attempt, ttl
-const CLAIM_RUN = `
-local claimed = redis.call('HGET', KEYS[2], ARGV[1])
-if claimed then return tonumber(claimed) end
-local run = redis.call('INCR', KEYS[1])
-redis.call('HSET', KEYS[2], ARGV[1], run)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return run`;
+const CLAIM_RUN = `${CLAIM}
+return claim_run(KEYS[1], KEYS[2], ARGV[1], ARGV[2])`;
 
 // KEYS: slots (zset: request id -> lease expiry), queue meta (the fleet's limit)
 // ARGV: now, lease ms, fallback limit, self, unfinished request ids...
@@ -86,7 +104,7 @@ return 1`;
 
 interface RecordCommands {
   kjlRecordLatest(key: string, requestId: string, at: string, ttl: string): Promise<[string, number]>;
-  kjlSubmit(keyCount: number, ...keysThenArgs: string[]): Promise<[string, number, number, number][]>;
+  kjlSubmit(keyCount: number, ...keysThenArgs: string[]): Promise<[string, number, number, number, number][]>;
   kjlCompareAndSet(key: string, field: string, expected: string, next: string, ttl: string): Promise<number>;
   kjlReserve(slots: string, meta: string, ...args: string[]): Promise<number>;
   kjlClaimRun(counter: string, claims: string, queueAttempt: string, ttl: string): Promise<number>;
@@ -100,15 +118,21 @@ export interface Submission {
   entryKey: string;
 }
 
-/** What the records say of a submission: the target's previous newest, and whether it is new. */
+/** What the records say of a submission: the target's previous newest, and what to do with it. */
 export interface SubmissionRecord {
   previous?: string;
   /** the target's newest request now */
   newest: boolean;
-  /** no queue entry, not superseded, first of its id in the batch: its entry is to be added */
-  fresh: boolean;
-  /** runs the request has had */
+  /**
+   * `fresh`: no queue entry, not superseded, first of its id in the batch: its entry is to be
+   * added; `superseded`: no entry, sent before the target's newest (its notice's run is claimed);
+   * `decide`: one by one (it has an entry, or came earlier in the batch)
+   */
+  verdict: 'fresh' | 'superseded' | 'decide';
+  /** runs the request has had, its superseded notice's included */
   runs: number;
+  /** a superseded one's run (its notice's id) */
+  claimed: number;
 }
 
 export interface TargetRecord {
@@ -188,14 +212,16 @@ export class RedisRecords {
       entryKey,
       `${this.base}:cancelled:${requestId}`,
       `${this.base}:run:${requestId}`,
+      `${this.base}:claims:${requestId}`,
     ]);
     const args = submissions.flatMap(({ requestId, sentAt }) => [requestId, String(sentAt)]);
     const rows = await this.commands.kjlSubmit(keys.length, ...keys, this.ttl, ...args);
-    return rows.map(([previous, newest, fresh, runs]) => ({
+    return rows.map(([previous, newest, verdict, runs, claimed]) => ({
       ...(previous ? { previous } : {}),
       newest: newest === 1,
-      fresh: fresh === 1,
+      verdict: verdict === 1 ? 'fresh' : verdict === 2 ? 'superseded' : 'decide',
       runs,
+      claimed,
     }));
   }
 
@@ -246,6 +272,24 @@ export class RedisRecords {
       String(queueAttempt),
       this.ttl,
     );
+  }
+
+  /**
+   * Says that the message `messageId` is bringing a finished entry back (its data rewritten, then
+   * the entry moved): until `requeued`, that message delivered again resumes the requeue instead of
+   * being the duplicate of its own entry.
+   */
+  async requeueing(requestId: string, messageId: string): Promise<void> {
+    await this.redis.set(`${this.base}:requeue:${requestId}`, messageId, 'PX', REQUEUE_MARK_MS);
+  }
+
+  async requeued(requestId: string): Promise<void> {
+    await this.redis.del(`${this.base}:requeue:${requestId}`);
+  }
+
+  /** True while the message `messageId` is bringing the entry back (see `requeueing`). */
+  async isRequeueing(requestId: string, messageId: string): Promise<boolean> {
+    return (await this.redis.get(`${this.base}:requeue:${requestId}`)) === messageId;
   }
 
   /** Forgets a request's claims: its queue attempts start again from 0 (a replay). */

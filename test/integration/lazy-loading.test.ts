@@ -43,4 +43,14 @@ describe('what a process loads', () => {
     await setup.waitForEvents('the build', (all) => ofType(all, 'succeeded').length === 1);
     expect(await loadedClient('worker')).toContain('@kubernetes/client-node');
   });
+
+  it('a command whose cluster is optional goes on without it when the kubeconfig named cannot be read', async () => {
+    const setup = await createSetup(stack.infra);
+    // KUBECONFIG names a file this machine does not have (a stale shell setting)
+    const { KJL_KUBECONFIG: _ours, ...env } = setup.env;
+    const result = await runKjl(['status'], { cwd: dir, env: { ...env, KUBECONFIG: join(dir, 'missing') } });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('builds:');
+  });
 });

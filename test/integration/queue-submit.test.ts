@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BuildService } from '../../src/app/build-service.js';
+import type { SubmitResult } from '../../src/app/ports.js';
+import type { BuildNotice } from '../../src/build-notice.js';
 import { requestIdOf, type BuildRequest, type QueuedBuild } from '../../src/build-request.js';
 import { queueOptions } from '../../src/cli/runtime.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -37,7 +40,46 @@ async function open(url = redis.url) {
     prefix: config.queue.prefix,
   });
   opened.push(store, raw);
-  return { store, raw };
+  const notices: BuildNotice[] = [];
+  const service = new BuildService({
+    store,
+    notify: async (notice) => {
+      notices.push(notice);
+    },
+    failureBackoffMs: 1000,
+    logger,
+  });
+  return { store, raw, service, notices };
+}
+
+/** Moves a waiting entry to BullMQ's failed set, as a build that failed for good. */
+async function failEntry(url: string, raw: Queue<QueuedBuild>, requestId: string) {
+  const client = new Redis(url);
+  await client.lrem(raw.keys.wait!, 0, requestId);
+  await client.zadd(raw.keys.failed!, Date.now(), requestId);
+  client.disconnect();
+}
+
+/**
+ * What the intake does with a batch: all of it taken, or all of it kept in SQS (to be delivered
+ * again) when Redis fails.
+ */
+async function take(service: BuildService, batch: QueuedBuild[]) {
+  try {
+    return { results: await service.submitAll(batch), kept: [] as QueuedBuild[] };
+  } catch {
+    return { results: [] as SubmitResult[], kept: [...batch] };
+  }
+}
+
+/** Delivers `kept` again, as SQS does, until Redis takes it. */
+async function redeliver(service: BuildService, kept: QueuedBuild[]): Promise<SubmitResult[]> {
+  for (let i = 0; ; i += 1) {
+    const taken = await take(service, kept);
+    if (taken.kept.length === 0) return taken.results;
+    if (i > 100) throw new Error('Redis never took the batch again');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 let sequence = 0;
@@ -67,12 +109,7 @@ describe('submitting a batch', () => {
     const finished = build(request('f', 'aaaa0002'), 1_000);
     await store.submitAll([waiting, finished]);
     // `finished` failed for good: a new message for it runs it again
-    const failedJob = await raw.getJob(finished.requestId);
-    const client = new Redis(redis.url);
-    await client.lrem(raw.keys.wait!, 0, finished.requestId);
-    await client.zadd(raw.keys.failed!, Date.now(), finished.requestId);
-    client.disconnect();
-    expect(await failedJob!.getState()).toBe('failed');
+    await failEntry(redis.url, raw, finished.requestId);
 
     const fresh = build(request('a', 'aaaa0003'), 2_000);
     const newer = build(request('b', 'bbbb0002'), 3_000);
@@ -116,9 +153,103 @@ describe('submitting a batch', () => {
     expect(results.map(({ status }) => status)).toEqual(['queued', 'queued']);
     const between = build(request('t', 'cccc0003'), 1_800);
     expect(await store.submitAll([between])).toEqual([
-      { status: 'superseded', requestId: between.requestId, by: newer.requestId },
+      { status: 'superseded', requestId: between.requestId, by: newer.requestId, attempt: 1 },
     ]);
     expect(await raw.getJobCounts('waiting')).toEqual({ waiting: 2 });
+  });
+
+  it('keeps the batch order in the queue: a requeued entry ahead of a new one that came after it', async () => {
+    const { raw, service } = await open();
+    const earlier = build(request('f', 'aaaa0003'), 1_000);
+    await take(service, [earlier]);
+    await failEntry(redis.url, raw, earlier.requestId);
+    const again = build(earlier.request, 2_000); // first in the batch: requeued
+    const fresh = build(request('x', 'bbbb0003'), 2_000); // second in the batch: new
+    const { results } = await take(service, [again, fresh]);
+    expect(results.map(({ status }) => status)).toEqual(['requeued', 'queued']);
+    expect((await raw.getWaiting()).map((job) => job.id)).toEqual([again.requestId, fresh.requestId]);
+    expect(results[0]).toMatchObject({ position: 1 });
+    expect(results[1]).toMatchObject({ position: 2 });
+  });
+
+  it('gives a request superseded and newest in one batch the run numbers its events will carry', async () => {
+    const { store, service, notices } = await open();
+    await take(service, [build(request('t', 'bbbb0002'), 2_000)]);
+    const aOld = build(request('t', 'aaaa0002'), 1_000); // sent before B: superseded
+    const aNew = build(request('t', 'aaaa0002'), 3_000); // the same request, sent after B: newest
+    const { results } = await take(service, [aOld, aNew]);
+    expect(results.map(({ status }) => status)).toEqual(['superseded', 'queued']);
+    const ofA = notices.filter((notice) => notice.requestId === aOld.requestId);
+    // the superseded message's `cancelled` takes run 1; the queued entry will start as run 2
+    expect(ofA.map(({ phase, attempt }) => `${phase}-${attempt}`).sort()).toEqual([
+      'cancelled-1',
+      'queued-2',
+    ]);
+    expect(await store.claimRun(aNew.requestId, 0)).toBe(2);
+  });
+});
+
+describe('Redis failing in the middle of a batch', () => {
+  it('announces every request Redis took once it takes the batch again', async () => {
+    const own = await RedisServer.start();
+    try {
+      const { store, raw, service, notices } = await open(own.url);
+      const earlier = build(request('f', 'aaaa0001'), 1_000);
+      await take(service, [earlier]);
+      await failEntry(own.url, raw, earlier.requestId);
+      notices.length = 0;
+      const fresh = build(request('x', 'bbbb0001'), 2_000);
+      const again = build(earlier.request, 2_000);
+      // Redis stops as the second request of the batch is decided: the first is in Redis already
+      const queue = (store as unknown as { queue: Queue<QueuedBuild> }).queue;
+      const getJob = queue.getJob.bind(queue);
+      queue.getJob = async (id: string) => {
+        if (id === again.requestId) {
+          queue.getJob = getJob;
+          await own.halt();
+        }
+        return getJob(id);
+      };
+      const first = await take(service, [fresh, again]);
+      expect(first.kept).toHaveLength(2);
+      await own.restart();
+      expect((await redeliver(service, first.kept)).map(({ status }) => status)).toEqual([
+        'queued',
+        'requeued',
+      ]);
+      const queued = notices.filter((notice) => notice.phase === 'queued');
+      expect(queued.map(({ requestId, attempt }) => `${requestId}-${attempt}`).sort()).toEqual(
+        [`${fresh.requestId}-1`, `${again.requestId}-1`].sort(),
+      );
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('resumes a requeue cut short: the message that asked for the new run is not taken for the one that queued the entry', async () => {
+    const own = await RedisServer.start();
+    try {
+      const { store, raw, service } = await open(own.url);
+      const earlier = build(request('f', 'aaaa0004'), 1_000);
+      await take(service, [earlier]);
+      await failEntry(own.url, raw, earlier.requestId);
+      const again = build(earlier.request, 2_000);
+      // Redis stops inside the requeue: the entry's data already names the new message, the entry
+      // has not moved yet
+      const records = (store as unknown as { records: { clearClaims(id: string): Promise<void> } }).records;
+      const clearClaims = records.clearClaims.bind(records);
+      records.clearClaims = async (id: string) => {
+        records.clearClaims = clearClaims;
+        await own.halt();
+        return clearClaims(id);
+      };
+      expect((await take(service, [again])).kept).toHaveLength(1);
+      await own.restart();
+      expect((await redeliver(service, [again]))[0]?.status).toBe('requeued');
+      expect((await store.entry(earlier.requestId))?.state).toBe('waiting');
+    } finally {
+      await own.stop();
+    }
   });
 
   it('fails as a whole, naming Redis, when Redis is gone', async () => {

@@ -223,6 +223,7 @@ describe('a followed log whose client goes away', () => {
   it("stops reading the pod's log", async () => {
     let signal: AbortSignal | undefined;
     const cluster: ClusterView = {
+      open: async () => true,
       deleteRequestJobs: async () => [],
       unfinishedJobs: async () => 0,
       describeRun: async () => ({ phase: 'running' }),
