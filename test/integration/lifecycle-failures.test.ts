@@ -186,7 +186,11 @@ describe('kjl cancel', () => {
     expect(
       stack.infra.cluster.stats().jobsCreated[jobNameFor(queued, setup.config.k8s.instance)],
     ).toBeUndefined();
-    expect(ofType(setup.events, 'cancelled', requestIdOf(queued))).toHaveLength(1);
+    const events = await setup.waitForEvents(
+      'the cancelled event',
+      (all) => ofType(all, 'cancelled', requestIdOf(queued)).length > 0,
+    );
+    expect(ofType(events, 'cancelled', requestIdOf(queued))).toHaveLength(1);
   });
 });
 
