@@ -224,7 +224,9 @@ export class BuildQueue implements BuildStore {
       'submit',
       async () => {
         // The newest message wins, also when it repeats a request that is still queued.
-        const records = await this.records.recordSubmissions(
+        const wait = this.queue.keys.wait!;
+        const { waiting, records } = await this.records.recordSubmissions(
+          wait,
           builds.map((build) => ({
             target: targetKey(build.request),
             requestId: build.requestId,
@@ -262,11 +264,14 @@ export class BuildQueue implements BuildStore {
           }
         }
         await flush();
-        const waiting = results.filter(
-          (result) => result.status === 'queued' || result.status === 'requeued',
-        );
-        const positions = await this.positions(waiting.map((result) => result.requestId));
-        waiting.forEach((result, index) => {
+        const queued = results.filter((result) => result.status === 'queued' || result.status === 'requeued');
+        // A batch of only new requests went to the back of the line in its order, behind the
+        // entries that waited before it (no second round trip to ask; a replica adding at the same
+        // moment may put a few in between). Any other batch asks where each entry stands.
+        const positions = records.every((record) => record.verdict === 'fresh')
+          ? queued.map((_, index) => waiting + index + 1)
+          : await this.positions(queued.map((result) => result.requestId));
+        queued.forEach((result, index) => {
           if (positions[index]) result.position = positions[index];
         });
         return results;

@@ -34,9 +34,10 @@ local function claim_run(counter, claims, name, ttl)
   return run
 end`;
 
-// A batch of requests taken in, in order. KEYS, 5 per request: its target's record, its queue
-// entry (BullMQ's job hash), its cancelled marker, its run counter, its claims. ARGV: ttl, then
-// per request: id, sent at. Per request: {previous newest, newest, verdict, runs, claimed run}.
+// A batch of requests taken in, in order. KEYS: the queue's wait list, then 5 per request: its
+// target's record, its queue entry (BullMQ's job hash), its cancelled marker, its run counter, its
+// claims. ARGV: ttl, then per request: id, sent at. Returns the wait list's length and, per request,
+// {previous newest, newest, verdict, runs, claimed run}.
 // Verdict 1 (fresh: no entry, not superseded, first of its id in the batch) clears a stale
 // cancelled marker: its entry is added next. Verdict 2 (superseded, no entry) claims a run of its
 // own for its notice, before the runs of the requests after it are read. 0: decided one by one.
@@ -44,8 +45,8 @@ const SUBMIT = `${LATEST}
 ${CLAIM}
 local seen = {}
 local out = {}
-for i = 0, #KEYS / 5 - 1 do
-  local k = 5 * i
+for i = 0, (#KEYS - 1) / 5 - 1 do
+  local k = 1 + 5 * i
   local id, at = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
   local latest = record_latest(KEYS[k + 1], id, at, ARGV[1])
   local verdict, claimed = 0, 0
@@ -61,7 +62,7 @@ for i = 0, #KEYS / 5 - 1 do
   seen[id] = true
   out[i + 1] = {latest[1], latest[2], verdict, tonumber(redis.call('GET', KEYS[k + 4]) or '0'), claimed}
 end
-return out`;
+return {redis.call('LLEN', KEYS[1]), out}`;
 
 const COMPARE_AND_SET = `
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -104,7 +105,10 @@ return 1`;
 
 interface RecordCommands {
   kjlRecordLatest(key: string, requestId: string, at: string, ttl: string): Promise<[string, number]>;
-  kjlSubmit(keyCount: number, ...keysThenArgs: string[]): Promise<[string, number, number, number, number][]>;
+  kjlSubmit(
+    keyCount: number,
+    ...keysThenArgs: string[]
+  ): Promise<[number, [string, number, number, number, number][]]>;
   kjlCompareAndSet(key: string, field: string, expected: string, next: string, ttl: string): Promise<number>;
   kjlReserve(slots: string, meta: string, ...args: string[]): Promise<number>;
   kjlClaimRun(counter: string, claims: string, queueAttempt: string, ttl: string): Promise<number>;
@@ -204,9 +208,13 @@ export class RedisRecords {
 
   /**
    * Records a batch of submissions as their targets' newest (each unless a later-sent one is) and
-   * says which are new, in one script: the intake's single round trip before it adds entries.
+   * says which are new, in one script: the intake's single round trip before it adds entries. Also
+   * reads how many entries wait in `waitKey` (the queue's wait list) before any of them is added.
    */
-  async recordSubmissions(submissions: readonly Submission[]): Promise<SubmissionRecord[]> {
+  async recordSubmissions(
+    waitKey: string,
+    submissions: readonly Submission[],
+  ): Promise<{ waiting: number; records: SubmissionRecord[] }> {
     const keys = submissions.flatMap(({ target, requestId, entryKey }) => [
       this.targetKey(target),
       entryKey,
@@ -215,14 +223,23 @@ export class RedisRecords {
       `${this.base}:claims:${requestId}`,
     ]);
     const args = submissions.flatMap(({ requestId, sentAt }) => [requestId, String(sentAt)]);
-    const rows = await this.commands.kjlSubmit(keys.length, ...keys, this.ttl, ...args);
-    return rows.map(([previous, newest, verdict, runs, claimed]) => ({
-      ...(previous ? { previous } : {}),
-      newest: newest === 1,
-      verdict: verdict === 1 ? 'fresh' : verdict === 2 ? 'superseded' : 'decide',
-      runs,
-      claimed,
-    }));
+    const [waiting, rows] = await this.commands.kjlSubmit(
+      keys.length + 1,
+      waitKey,
+      ...keys,
+      this.ttl,
+      ...args,
+    );
+    return {
+      waiting,
+      records: rows.map(([previous, newest, verdict, runs, claimed]) => ({
+        ...(previous ? { previous } : {}),
+        newest: newest === 1,
+        verdict: verdict === 1 ? 'fresh' : verdict === 2 ? 'superseded' : 'decide',
+        runs,
+        claimed,
+      })),
+    };
   }
 
   async target(target: string): Promise<TargetRecord> {

@@ -158,6 +158,17 @@ describe('submitting a batch', () => {
     expect(await raw.getJobCounts('waiting')).toEqual({ waiting: 2 });
   });
 
+  it('places a batch of new requests behind those waiting, as the wait list itself says', async () => {
+    const { store } = await open();
+    await store.submitAll([build(request('p', 'aaaa0101'), 1_000), build(request('q', 'aaaa0102'), 1_000)]);
+    const batch = ['r', 's', 't'].map((target) => build(request(target, 'aaaa0103'), 2_000));
+    const results = await store.submitAll(batch);
+    expect(results.map(({ position }) => position)).toEqual([3, 4, 5]);
+    for (const [index, { requestId }] of batch.entries()) {
+      expect(await store.position(requestId)).toBe(results[index]!.position);
+    }
+  });
+
   it('keeps the batch order in the queue: a requeued entry ahead of a new one that came after it', async () => {
     const { raw, service } = await open();
     const earlier = build(request('f', 'aaaa0003'), 1_000);
