@@ -1,5 +1,5 @@
 // Rewrites the README's generated parts (run `npm run docs`): the configuration table from the
-// settings, the error table from the error codes, the failure reasons from their table, and the measured figures from bench/results.json (written by `npm run bench`); and the Helm chart's values table from its values.schema.json.
+// settings, the error table from the error codes, the failure reasons from their table, and the Performance table from bench/results.json (written by `npm run bench`); and the Helm chart's values table from its values.schema.json.
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
   renderConfigTable,
@@ -7,6 +7,7 @@ import {
   renderFailureTable,
   renderValuesTable,
 } from '../dist/config/docs.js';
+import { markdownTable } from '../bench/lib/report.js';
 
 function replaceBetween(text, name, content) {
   const start = `<!-- ${name}:start -->`;
@@ -20,15 +21,16 @@ function replaceBetween(text, name, content) {
 function benchTable() {
   const bench = JSON.parse(readFileSync(new URL('../bench/results.json', import.meta.url), 'utf8'));
   const { machine } = bench;
-  const rows = bench.results.map((row) => `| ${row.metric} | ${row.value} ${row.unit} | ${row.notes} |`);
+  const met = bench.results.filter((row) => row.met === true).length;
+  const missed = bench.results.filter((row) => row.met === false).length;
   return [
-    `Measured on ${machine.date.slice(0, 10)}: Node ${machine.node}, ${machine.cpus} × ${machine.cpuModel}, ` +
-      `${machine.memoryGiB} GiB, redis ${machine.redis} (append-only, fsync always); ` +
-      `${bench.checks.filter((check) => check.ok).length}/${bench.checks.length} correctness checks passed.`,
+    `Measured on ${machine.date.slice(0, 10)} by \`npm run bench\` (${bench.repeats} runs of each, ` +
+      `${Math.round(bench.durationSeconds / 60)} min): Node ${machine.node}, ${machine.cpus} × ${machine.cpuModel}, ` +
+      `${machine.memoryGiB} GiB, redis ${machine.redis} (append-only, fsync always). ` +
+      `${bench.checks.filter((check) => check.ok).length}/${bench.checks.length} correctness checks passed; ` +
+      `goals: ${met} met, ${missed} missed.`,
     '',
-    '| metric | value | notes |',
-    '| --- | --- | --- |',
-    ...rows,
+    markdownTable(bench.results),
   ].join('\n');
 }
 
@@ -39,7 +41,7 @@ readme = replaceBetween(readme, 'error-table', renderErrorTable());
 readme = replaceBetween(readme, 'failure-table', renderFailureTable());
 readme = replaceBetween(readme, 'bench', benchTable());
 writeFileSync(file, readme);
-console.log('README.md: configuration table, error table and measured figures updated');
+console.log('README.md: configuration table, error table and Performance table updated');
 
 const chartDir = new URL('../helm/kube-job-launcher/', import.meta.url);
 const chartReadme = new URL('README.md', chartDir);

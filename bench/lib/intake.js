@@ -1,204 +1,157 @@
+// Intake throughput: 5,000 messages sent while a launcher (`kjl start`, role intake) or the bare
+// loop (bare-intake.js: receive(10) → addBulk → delete-batch, the same clients) waits on an empty
+// queue; messages per second from the first send to the last entry's timestamp in the queue, with
+// the Redis commands and the launcher's CPU over that window.
 import { performance } from 'node:perf_hooks';
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { sendMessages } from '../../dist/intake/publisher.js';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { DEV_REGION } from '../../dist/dev/embedded-sqs.js';
+import { startBare, startLauncher } from './child.js';
+import { benchRequest, validMessage } from './messages.js';
 import { depth, queueName } from './stack.js';
-import { benchRequest, invalidMessage, requestId, validMessage } from './messages.js';
-import { round, seededRandom, shuffle } from './stats.js';
 import { waitFor } from './wait.js';
 
-/** Every message of the dead-letter queue, read without waiting. */
-async function drain(client, queueUrl) {
-  const messages = [];
-  for (;;) {
-    const { Messages } = await client.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        MessageAttributeNames: ['All'],
-        WaitTimeSeconds: 0,
-      }),
+export const SETTINGS = { full: { messages: 5000 }, quick: { messages: 300 } };
+
+/** Sends `messages` ten to a batch, `parallel` batches at a time (faster than either side takes them). */
+async function sendAll(client, queueUrl, messages, parallel = 8) {
+  const batches = [];
+  for (let i = 0; i < messages.length; i += 10) batches.push(messages.slice(i, i + 10));
+  const send = async () => {
+    for (let batch = batches.shift(); batch; batch = batches.shift()) {
+      await client.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: batch.map((message, i) => ({ Id: String(i), ...message })),
+        }),
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, send));
+}
+
+/**
+ * One intake run: the process `start` starts (the launcher, or the bare loop) is ready on an empty
+ * queue; then the messages arrive and the clock runs until the last one is in Redis and gone from
+ * SQS. CPU (from /proc) and Redis commands (the server's counter) are counted over that window
+ * only, so start-up costs nothing here.
+ */
+async function timeIntake(stack, start, count, tag) {
+  const sqs = await stack.sqs();
+  const name = queueName(`intake-${tag}`);
+  const messages = Array.from({ length: count }, (_, i) => validMessage(benchRequest(`${tag}-intake`, i), i));
+  const process = await start(sqs, name);
+  const queue = stack.queue(name);
+  try {
+    const [commands0, cpu0] = [await stack.redisCommands(), await process.cpuSeconds()];
+    const began = performance.now();
+    const beganAt = Date.now();
+    await sendAll(sqs.client, sqs.queues.builds, messages);
+    const sentMs = performance.now() - began;
+    await waitFor(
+      `${tag}: ${count} messages taken from SQS`,
+      async () => (await depth(sqs.client, sqs.queues.builds)) === 0,
+      {
+        timeoutMs: 120_000,
+        everyMs: 10,
+      },
     );
-    if (!Messages?.length) return messages;
-    messages.push(...Messages);
+    const [commands1, cpu1] = [await stack.redisCommands(), await process.cpuSeconds()];
+    const entries = await queue.getJobs(['waiting', 'prioritized'], 0, -1);
+    const lastAt = Math.max(...entries.map((entry) => entry.timestamp));
+    return {
+      entries: entries.length,
+      seconds: (lastAt - beganAt) / 1000,
+      sentSeconds: sentMs / 1000,
+      // the two counter reads themselves are 2 commands
+      commandsPerMessage: (commands1 - commands0 - 2) / count,
+      cpuMsPerMessage: ((cpu1 - cpu0) * 1000) / count,
+    };
+  } finally {
+    await process.stop();
+    await queue.obliterate({ force: true });
+    await sqs.stop();
   }
 }
 
 /**
- * Pre-loads `messages` into a fresh SQS queue, starts a runtime with role `intake` and times it
- * from the call to `startRuntime` until every message is handled (queued, deduplicated or
- * dead-lettered) and the source queue is empty. Returns the timing, the intake's counters and the
- * queue's entry count (read before the runtime stops).
+ * Intake: messages waiting in SQS → entries in Redis, kjl (role intake) against the bare loop
+ * (bench/lib/bare-intake.js), alternating, on the same servers. Redis fsyncs every write.
  */
-export async function timeIntake(stack, scenario, messages, { keepRuntime = false } = {}) {
-  const sqs = await stack.sqs();
-  await sendMessages(sqs.client, sqs.queues.builds, messages);
-  const name = queueName(scenario);
-  const started = performance.now();
-  const { runtime, stop } = await stack.runtime({ role: 'intake', sqs, queueName: name });
-  const ready = performance.now();
-  const counts = runtime.intake.counts;
-  await waitFor(
-    `${scenario}: ${messages.length} messages handled`,
-    () => counts.queued + counts.deduplicated + counts.deadLettered >= messages.length,
-    { timeoutMs: 90_000, everyMs: 5 },
-  );
-  await waitFor(
-    `${scenario}: the source queue to empty`,
-    async () => (await depth(sqs.client, sqs.queues.builds)) === 0,
-    {
-      timeoutMs: 30_000,
-      everyMs: 5,
-    },
-  );
-  const seconds = (performance.now() - started) / 1000;
-  const entries = await runtime.queue.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed', 'active');
-  const deadLetters = await drain(sqs.client, sqs.queues.buildsDlq);
-  if (!keepRuntime) {
-    await stop();
-    await sqs.stop();
-  }
-  return {
-    seconds,
-    startupMs: round(ready - started),
-    counts: { ...counts },
-    entries,
-    deadLetters,
-    queueName: name,
-    runtime,
-    stop,
-    sqs,
-  };
-}
-
-/** Row 1: 2,000 valid messages in the three formats; then 2,000 of which 20 % are invalid. */
-export async function intakeThroughput(stack, { count, invalidShare, report, check }) {
-  const random = seededRandom(1);
-  const valid = shuffle(
-    Array.from({ length: count }, (_, i) => validMessage(benchRequest('intake', i), i)),
-    random,
-  );
-  const clean = await timeIntake(stack, 'intake', valid);
-  check('intake: every valid message queued once', clean.counts.queued === count && clean.entries === count, {
-    queued: clean.counts.queued,
-    entries: clean.entries,
-    expected: count,
-  });
-  report({
-    metric: 'intake throughput (valid)',
-    value: round(count / clean.seconds),
-    unit: 'msg/s',
-    notes: `${count} msgs, 3 formats, in ${round(clean.seconds, 2)} s (start-up ${clean.startupMs} ms)`,
-    details: {
-      messages: count,
-      seconds: round(clean.seconds, 3),
-      startupMs: clean.startupMs,
-      counts: clean.counts,
-    },
-  });
-
-  const invalidCount = Math.round(count * invalidShare);
-  const validCount = count - invalidCount;
-  const expectedCodes = {};
-  const mixed = Array.from({ length: validCount }, (_, i) => validMessage(benchRequest('dlq', i), i));
-  for (let i = 0; i < invalidCount; i++) {
-    const { code, message } = invalidMessage(i);
-    expectedCodes[code] = (expectedCodes[code] ?? 0) + 1;
-    mixed.push(message);
-  }
-  shuffle(mixed, random);
-  const dirty = await timeIntake(stack, 'intake-dlq', mixed);
-  const codes = {};
-  for (const message of dirty.deadLetters) {
-    const code = message.MessageAttributes?.['kjl-error-code']?.StringValue ?? 'none';
-    codes[code] = (codes[code] ?? 0) + 1;
-  }
-  const codesMatch =
-    Object.keys(expectedCodes).length === Object.keys(codes).length &&
-    Object.entries(expectedCodes).every(([code, n]) => codes[code] === n);
-  check(
-    'intake with invalid messages: valid ones queued, invalid ones dead-lettered with their codes',
-    dirty.counts.queued === validCount &&
-      dirty.entries === validCount &&
-      dirty.counts.deadLettered === invalidCount &&
-      dirty.deadLetters.length === invalidCount &&
-      codesMatch,
-    {
-      counts: dirty.counts,
-      entries: dirty.entries,
-      deadLetters: dirty.deadLetters.length,
-      codes,
-      expectedCodes,
-    },
-  );
-  report({
-    metric: `intake throughput (${Math.round(invalidShare * 100)}% invalid)`,
-    value: round(count / dirty.seconds),
-    unit: 'msg/s',
-    notes: `${validCount} queued + ${invalidCount} to DLQ in ${round(dirty.seconds, 2)} s`,
-    details: {
-      messages: count,
-      invalid: invalidCount,
-      seconds: round(dirty.seconds, 3),
-      startupMs: dirty.startupMs,
-      counts: dirty.counts,
-      codes,
-    },
-  });
-  return { clean, dirty };
-}
-
-/** Row 4: 100 unique requests × 10 duplicates each (different event ids and formats), shuffled. */
-export async function dedupCost(stack, { unique, copies, perMessageMs, report, check }) {
-  const messages = [];
-  for (let i = 0; i < unique; i++) {
-    const request = benchRequest('dedup', i);
-    for (let copy = 0; copy < copies; copy++)
-      messages.push(validMessage(request, i + copy, `dedup-${i}-${copy}`));
-  }
-  shuffle(messages, seededRandom(4));
-  const run = await timeIntake(stack, 'dedup', messages, { keepRuntime: true });
-  try {
-    const ids = new Set(
-      (await run.runtime.queue.queue.getJobs(['waiting', 'prioritized', 'delayed', 'active'])).map(
-        (job) => job.id,
+export async function run(stack, { settings, repeats, figure, check }) {
+  const count = settings.messages;
+  const kjl = [];
+  const bare = [];
+  for (let i = 0; i < repeats; i++) {
+    kjl.push(
+      await timeIntake(
+        stack,
+        (sqs, name) =>
+          startLauncher(stack, { role: 'intake', sqs, queueName: name, env: { KJL_SQS_WAIT_SECONDS: '1' } }),
+        count,
+        `kjl${i}`,
       ),
     );
-    const expected = new Set(Array.from({ length: unique }, (_, i) => requestId(benchRequest('dedup', i))));
-    const sameIds = ids.size === expected.size && [...expected].every((id) => ids.has(id));
-    check(
-      `dedup: ${unique * copies} messages make exactly ${unique} entries`,
-      run.entries === unique &&
-        sameIds &&
-        run.counts.queued === unique &&
-        run.counts.deduplicated === unique * (copies - 1),
-      { entries: run.entries, counts: run.counts, sameIds },
+    bare.push(
+      await timeIntake(
+        stack,
+        (sqs, name) =>
+          startBare(stack, './bare-intake.js', {
+            region: DEV_REGION,
+            endpoint: sqs.endpoint,
+            queueUrl: sqs.queues.builds,
+            redisUrl: stack.redis.url,
+            queueName: name,
+          }),
+        count,
+        `bare${i}`,
+      ),
     );
-  } finally {
-    await run.stop();
-    await run.sqs.stop();
   }
-  const total = unique * copies;
-  const msPerMessage = (run.seconds * 1000) / total;
-  report({
-    metric: 'dedup drain',
-    value: round(run.seconds, 2),
-    unit: 's',
-    notes: `${total} msgs (${unique} unique × ${copies}) → ${run.entries} entries, ${round(total / run.seconds)} msg/s`,
-    details: {
-      messages: total,
-      unique,
-      seconds: round(run.seconds, 3),
-      counts: run.counts,
-      entries: run.entries,
-    },
+  for (const [who, runs] of [
+    ['kjl', kjl],
+    ['bare loop', bare],
+  ]) {
+    check(
+      `intake (${who}): every message became one entry`,
+      runs.every((r) => r.entries === count),
+      {
+        entries: runs.map((r) => r.entries),
+        expected: count,
+      },
+    );
+  }
+  const notes = `${count} msgs (3 formats) → Redis entries, Redis fsync always; bare: receive(10) → addBulk → delete batch`;
+  const details = { messages: count, kjl, bare };
+  figure({
+    figure: 'intake throughput',
+    unit: 'msg/s',
+    digits: 0,
+    runs: kjl.map((r) => count / r.seconds),
+    baseline: { label: 'bare loop', runs: bare.map((r) => count / r.seconds) },
+    goal: { min: 0.8, on: 'ratio' },
+    notes,
+    details,
   });
-  report({
-    metric: 'dedup cost per message',
-    value: round(msPerMessage, 3),
-    unit: 'ms/msg',
-    notes:
-      perMessageMs === undefined
-        ? '90% duplicates'
-        : `90% duplicates; all-new messages: ${round(perMessageMs, 3)} ms/msg (row 1)`,
+  figure({
+    figure: 'intake Redis commands per message',
+    unit: 'cmd',
+    runs: kjl.map((r) => r.commandsPerMessage),
+    baseline: { label: 'bare loop', runs: bare.map((r) => r.commandsPerMessage) },
+    notes: "the Redis server's total_commands_processed over the run ÷ messages",
   });
+  figure({
+    figure: 'intake CPU per message',
+    unit: 'ms',
+    digits: 3,
+    runs: kjl.map((r) => r.cpuMsPerMessage),
+    baseline: { label: 'bare loop', runs: bare.map((r) => r.cpuMsPerMessage) },
+    notes: "the process's user + system CPU over the run (/proc) ÷ messages",
+  });
+  for (const r of [...kjl, ...bare]) {
+    check(
+      'intake: the bench sent well ahead of the intake (it measured the intake, not the sender)',
+      r.sentSeconds < r.seconds * 0.75,
+      r,
+    );
+  }
 }

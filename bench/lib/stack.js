@@ -1,5 +1,7 @@
 import console from 'node:console';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -8,18 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { fileURLToPath, URL } from 'node:url';
-import { startRuntime } from '../../dist/cli/runtime.js';
-import { loadConfig } from '../../dist/config/config.js';
 import { DEV_REGION, startEmbeddedSqs } from '../../dist/dev/embedded-sqs.js';
 import { RedisServer } from '../../dist/dev/redis-server.js';
 import { createSqsClient } from '../../dist/intake/sqs-client.js';
-import { createLogger } from '../../dist/logger.js';
-
-const logger = createLogger({ level: 'silent' });
 
 /**
- * What every scenario shares: one redis-server child and a temporary folder. Scenarios add their
- * own SQS server, simulated cluster and runtime through `use`, which registers how to stop each;
+ * What every scenario shares: one redis-server child (fsync always, as kjl dev runs it) and a
+ * temporary folder. Scenarios add their own SQS server, simulated cluster and processes through `use`, which registers how to stop each;
  * `close` stops everything (also on SIGINT/SIGTERM) in reverse order.
  */
 export class Stack {
@@ -95,24 +92,21 @@ export class Stack {
     return { url: ready.url, kubeconfigPath, created, done, stats, stop };
   }
 
-  /** The whole launcher (`startRuntime`) with the bench's settings; `env` adds or overrides. */
-  async runtime({ role, sqs, queueName, env = {} }) {
-    const config = loadConfig({
-      KJL_ROLE: role,
-      AWS_REGION: DEV_REGION,
-      KJL_SQS_ENDPOINT: sqs?.endpoint,
-      KJL_SQS_QUEUE_URL: sqs?.queues.builds,
-      KJL_SQS_DLQ_URL: sqs?.queues.buildsDlq,
-      // the receive in flight is waited for on stop; 1 s keeps stops short (arrivals wake it anyway)
-      KJL_SQS_WAIT_SECONDS: '1',
-      KJL_REDIS_URL: this.redis.url,
-      KJL_QUEUE_NAME: queueName,
-      KJL_LOG_LEVEL: 'silent',
-      ...env,
-    });
-    const runtime = await startRuntime(config, logger);
-    const stop = this.use(() => runtime.stop());
-    return { runtime, config, stop };
+  /** A BullMQ queue handle for reading a launcher's queue (counts, entries); it writes nothing. */
+  queue(name) {
+    const queue = new Queue(name, { connection: { url: this.redis.url }, prefix: 'kjl' });
+    this.use(() => queue.close());
+    return queue;
+  }
+
+  /** Commands the Redis server has processed so far (its own counter). */
+  async redisCommands() {
+    const client = new Redis(this.redis.url);
+    try {
+      return Number(/total_commands_processed:(\d+)/.exec(await client.info('stats'))[1]);
+    } finally {
+      client.disconnect();
+    }
   }
 
   async close() {

@@ -66,10 +66,18 @@ describe('the README', () => {
     expect(missing).toEqual([]);
   });
 
-  it('keeps the Measured figures section and its markers for the benchmark table', () => {
-    expect(README).toContain('## Measured figures');
-    expect(README).toContain('<!-- bench:start -->');
-    expect(README).toContain('<!-- bench:end -->');
+  it('shows every figure of the last full bench run in the Performance table', () => {
+    expect(README).toContain('## Performance');
+    const table = README.slice(README.indexOf('<!-- bench:start -->'), README.indexOf('<!-- bench:end -->'));
+    const bench = JSON.parse(readFileSync(new URL('../../bench/results.json', import.meta.url), 'utf8')) as {
+      mode: string;
+      results: { figure: string; value: number; unit: string }[];
+    };
+    expect(bench.mode).toBe('full');
+    const missing = bench.results.filter(
+      (row) => !table.includes(`| ${row.figure} | ${row.value} ${row.unit} |`),
+    );
+    expect(missing).toEqual([]);
   });
 });
 
