@@ -22,24 +22,3 @@ export function summarise(values) {
 
 /** Rounds to `digits` decimals (for the table and the JSON). */
 export const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
-
-/** Deterministic PRNG (mulberry32), so that every run sends the same messages in the same order. */
-export function seededRandom(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Fisher–Yates shuffle in place with the given random source. */
-export function shuffle(items, random) {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
-  return items;
-}

@@ -1,4 +1,5 @@
 import { DelayedError, Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { ActiveEntry, EntryResult, Verdict } from '../app/ports.js';
 import type { QueuedBuild } from '../build-request.js';
 import { KjlError } from '../errors.js';
@@ -83,6 +84,26 @@ export class BuildWorker {
     );
     this.worker.on('stalled', (requestId) =>
       log.warn({ requestId }, 'build stalled (its worker stopped); picked up again'),
+    );
+    this.worker.on('completed', () => this.wakeAnother());
+    this.worker.on('failed', () => this.wakeAnother());
+  }
+
+  /**
+   * An entry has ended here and given back its place under the fleet's limit. A worker process
+   * that found the limit reached waits on the queue's marker (BullMQ wakes it for new or delayed
+   * entries, not for room); one below its own concurrency takes the next entry itself, but one at
+   * its fair share does not. With other worker processes alive (a share below the limit), a marker
+   * wakes one of them to take the room now, instead of after its block timeout or this process's
+   * next build end.
+   */
+  private wakeAnother(): void {
+    if (this.stopping || this.worker.concurrency >= this.options.concurrency) return;
+    void (async () => {
+      const client = (await this.worker.backend.client) as unknown as Redis;
+      await client.zadd(this.worker.keys.marker!, 0, '0');
+    })().catch((error: unknown) =>
+      this.options.logger.debug({ err: error }, 'could not wake another worker'),
     );
   }
 
