@@ -54,6 +54,8 @@ export type EntryHandler = (entry: ActiveEntry, maxAttempts: number) => Promise<
 export class BuildWorker {
   private readonly worker: Worker<QueuedBuild, EntryResult>;
   private stopping = false;
+  /** entries this process is handling now */
+  private handling = 0;
   private shareTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -92,13 +94,14 @@ export class BuildWorker {
   /**
    * An entry has ended here and given back its place under the fleet's limit. A worker process
    * that found the limit reached waits on the queue's marker (BullMQ wakes it for new or delayed
-   * entries, not for room); one below its own concurrency takes the next entry itself, but one at
-   * its fair share does not. With other worker processes alive (a share below the limit), a marker
-   * wakes one of them to take the room now, instead of after its block timeout or this process's
-   * next build end.
+   * entries, not for room); one below its own concurrency takes the next entry itself, but one
+   * still at or above its fair share (it took more before another worker joined) does not. Then,
+   * with other worker processes alive (a share below the limit), a marker wakes one of them to take
+   * the room now, instead of after its block timeout or this process's next build end.
    */
   private wakeAnother(): void {
-    if (this.stopping || this.worker.concurrency >= this.options.concurrency) return;
+    const { concurrency } = this.worker;
+    if (this.stopping || concurrency >= this.options.concurrency || this.handling < concurrency) return;
     void (async () => {
       const client = (await this.worker.backend.client) as unknown as Redis;
       await client.zadd(this.worker.keys.marker!, 0, '0');
@@ -108,6 +111,15 @@ export class BuildWorker {
   }
 
   private async process(handler: EntryHandler, job: Job<QueuedBuild>, token?: string): Promise<EntryResult> {
+    this.handling++;
+    try {
+      return await this.handle(handler, job, token);
+    } finally {
+      this.handling--;
+    }
+  }
+
+  private async handle(handler: EntryHandler, job: Job<QueuedBuild>, token?: string): Promise<EntryResult> {
     const stopped = () => this.stopping;
     let current = job;
     const entry: ActiveEntry = {
