@@ -34,7 +34,7 @@ export interface MetricsOptions {
 }
 
 const FLEET_STATES: readonly FleetEntryState[] = ['waiting', 'delayed', 'active', 'completed', 'failed'];
-const INTAKE_RESULTS = ['queued', 'duplicate', 'requeued', 'deferred'] as const;
+const INTAKE_RESULTS = ['queued', 'duplicate', 'requeued', 'superseded', 'deferred'] as const;
 const EVENT_PHASES = ['queued', 'started', 'succeeded', 'failed', 'cancelled'] as const;
 /** how long after a fleet read settles the next gauge of the same scrape reuses it */
 const SCRAPE_SHARE_MS = 250;

@@ -6,9 +6,9 @@ import type { Logger } from '../logger.js';
 import { sendToDeadLetter, type Rejected } from './dead-letter.js';
 import { parseMessage, type ParseOptions } from './parse-message.js';
 
-/** What became of a request: `queued`, `duplicate`, `requeued`, `superseded`. */
+/** What became of a request. */
 export interface SubmitOutcome {
-  status: string;
+  status: 'queued' | 'duplicate' | 'requeued' | 'superseded';
 }
 
 /**
@@ -38,7 +38,7 @@ export interface IntakeCounts {
  * `invalid` (never a build; dead-lettered or left to the redrive policy), `deferred` (kept in SQS
  * because the queue could not take it).
  */
-export type IntakeResult = 'queued' | 'duplicate' | 'requeued' | 'invalid' | 'deferred';
+export type IntakeResult = SubmitOutcome['status'] | 'invalid' | 'deferred';
 
 /** What the composition root may learn of the intake's work (metrics). */
 export interface IntakeObserver {
@@ -171,7 +171,7 @@ export class SqsIntake {
           if (status === 'duplicate') this.counts.deduplicated += 1;
           else if (status === 'superseded') this.counts.superseded += 1;
           else this.counts.queued += 1;
-          observer?.onMessage?.(status === 'duplicate' || status === 'requeued' ? status : 'queued');
+          observer?.onMessage?.(status);
           this.logger.info(
             {
               requestId: build.requestId,

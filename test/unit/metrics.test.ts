@@ -102,6 +102,7 @@ describe('KjlMetrics: counters the adapters feed', () => {
     const before = await scrape(metrics);
     expect(sample(before, 'k8s_job_creation_total', { status: 'failure' })).toBe(0);
     expect(sample(before, 'kjl_intake_dead_lettered_total', { code: 'KJL_OVERSIZED' })).toBe(0);
+    expect(sample(before, 'kjl_intake_messages_total', { result: 'superseded', code: '' })).toBe(0);
     expect(
       sample(before, 'kjl_intake_messages_total', { result: 'invalid', code: 'KJL_MALFORMED_JSON' }),
     ).toBe(0);
@@ -114,6 +115,7 @@ describe('KjlMetrics: counters the adapters feed', () => {
     metrics.apiRetry('create job');
     metrics.intakeMessage('queued');
     metrics.intakeMessage('duplicate');
+    metrics.intakeMessage('superseded');
     metrics.intakeMessage('invalid', 'KJL_MALFORMED_JSON');
     metrics.deadLettered('KJL_MALFORMED_JSON');
     metrics.eventDelivery('failed', 'sent');
@@ -126,6 +128,7 @@ describe('KjlMetrics: counters the adapters feed', () => {
     expect(sample(samples, 'kjl_k8s_api_retries_total', { operation: 'create_job' })).toBe(1);
     expect(sample(samples, 'kjl_intake_messages_total', { result: 'queued', code: '' })).toBe(1);
     expect(sample(samples, 'kjl_intake_messages_total', { result: 'duplicate', code: '' })).toBe(1);
+    expect(sample(samples, 'kjl_intake_messages_total', { result: 'superseded', code: '' })).toBe(1);
     expect(
       sample(samples, 'kjl_intake_messages_total', { result: 'invalid', code: 'KJL_MALFORMED_JSON' }),
     ).toBe(1);
