@@ -168,3 +168,31 @@ describe('the SQS dead-letter queue', () => {
     }
   });
 });
+
+describe('kjl status --watch', () => {
+  it('refreshes the fleet view until interrupted, showing a build published meanwhile', async () => {
+    type Fleet = { entries: { active: number; waiting: number } };
+    const watch = spawnKjl(['status', '--watch', '--json'], { cwd: dir });
+    try {
+      const views = () =>
+        watch
+          .output()
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as Fleet);
+      const [first] = await waitFor('the first view', async () => (views().length ? views() : undefined));
+      const before = first!.entries.active + first!.entries.waiting;
+      await publish('slow-watch', '00dd00dd');
+      // the view refreshes by itself (every 2 s) and counts the new build, queued or running
+      await waitFor(
+        'a later view with the new build',
+        async () => views().some((view) => view.entries.active + view.entries.waiting === before + 1),
+        15_000,
+      );
+      expect(views().length).toBeGreaterThanOrEqual(2);
+      expect(watch.child.exitCode).toBeNull();
+    } finally {
+      await watch.stop('SIGINT');
+    }
+  });
+});
