@@ -1,9 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
-import { runKjl, spawnKjl, type KjlProcess } from '../support/cli.js';
+import { useKjlDev } from '../support/kjl-dev.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -11,9 +8,7 @@ import { waitFor } from '../support/wait.js';
  * the count, and none older than the age, as `kjl list` shows them.
  */
 
-let dir: string;
-let dev: KjlProcess;
-const kjl = (...args: string[]) => runKjl(args, { cwd: dir });
+const { kjl } = useKjlDev('history', { KJL_HISTORY_RETENTION: '1m,2' });
 const succeeded = async (): Promise<string[]> => {
   const result = await kjl('list', '--state', 'succeeded', '--json');
   expect(result.stderr).toBe('');
@@ -41,20 +36,6 @@ async function run(n: number): Promise<string> {
   await waitFor(`build ${n} in the history`, async () => (await succeeded()).includes(id), 30_000);
   return id;
 }
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'kjl-history-'));
-  dev = spawnKjl(['dev', '--sqs-port', '0', '--http-port', '0', '--log-level', 'warn'], {
-    cwd: dir,
-    env: { KJL_REDIS_URL: '', KJL_HISTORY_RETENTION: '1m,2' },
-  });
-  await dev.waitFor(/Ctrl-C stops everything/);
-});
-
-afterAll(async () => {
-  expect(await dev?.stop('SIGINT')).toBe(0);
-  await rm(dir, { recursive: true, force: true });
-});
 
 describe('KJL_HISTORY_RETENTION', () => {
   it('keeps the newest builds up to the count, and none older than the age', async () => {

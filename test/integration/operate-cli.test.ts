@@ -1,11 +1,11 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
 import { createSqsClient } from '../../src/intake/sqs-client.js';
-import { runKjl, spawnKjl, type KjlProcess } from '../support/cli.js';
+import { spawnKjl } from '../support/cli.js';
+import { useKjlDev } from '../support/kjl-dev.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -13,9 +13,8 @@ import { waitFor } from '../support/wait.js';
  * a build's status, its log (followed while it runs), the history, and the SQS dead-letter queue.
  */
 
-let dir: string;
-let dev: KjlProcess;
-const kjl = (...args: string[]) => runKjl(args, { cwd: dir });
+const dev = useKjlDev('operate', { KJL_FAILURE_BACKOFF_SECONDS: '1' });
+const { kjl } = dev;
 const json = async <T>(...args: string[]): Promise<T> => {
   const result = await kjl(...args, '--json');
   expect(result.stderr).toBe('');
@@ -23,20 +22,6 @@ const json = async <T>(...args: string[]): Promise<T> => {
 };
 const publish = (parserId: string, contentHash: string) =>
   kjl('publish', '--third-party-id', 'ops', '--parser-id', parserId, '--content-hash', contentHash);
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'kjl-operate-'));
-  dev = spawnKjl(['dev', '--sqs-port', '0', '--http-port', '0', '--log-level', 'warn'], {
-    cwd: dir,
-    env: { KJL_REDIS_URL: '', KJL_FAILURE_BACKOFF_SECONDS: '1' },
-  });
-  await dev.waitFor(/Ctrl-C stops everything/);
-});
-
-afterAll(async () => {
-  expect(await dev?.stop('SIGINT')).toBe(0);
-  await rm(dir, { recursive: true, force: true });
-});
 
 describe('the fleet, the limit and a running build', () => {
   it('shows the fleet against the limit, a running build, and follows its log until it is cancelled', async () => {
@@ -65,7 +50,7 @@ describe('the fleet, the limit and a running build', () => {
     expect(status.state).toBe('running');
     expect(status.run?.phase).toMatch(/pending|running/);
 
-    const follow = spawnKjl(['logs', running, '-f'], { cwd: dir });
+    const follow = spawnKjl(['logs', running, '-f'], { cwd: dev.dir });
     await follow.waitFor(/RUN npm ci/, 20_000);
     expect(follow.child.exitCode).toBeNull();
     for (const build of slow) await kjl('cancel', requestIdOf(build));
@@ -136,7 +121,7 @@ describe('a failed build', () => {
 
 describe('the SQS dead-letter queue', () => {
   it('lists, replays (still invalid: back again) and purges', async () => {
-    const state = JSON.parse(await readFile(join(dir, '.kjl', 'dev.json'), 'utf8')) as {
+    const state = JSON.parse(await readFile(join(dev.dir, '.kjl', 'dev.json'), 'utf8')) as {
       sqsEndpoint: string;
       region: string;
       queueUrl: string;
@@ -172,7 +157,7 @@ describe('the SQS dead-letter queue', () => {
 describe('kjl status --watch', () => {
   it('refreshes the fleet view until interrupted, showing a build published meanwhile', async () => {
     type Fleet = { entries: { active: number; waiting: number } };
-    const watch = spawnKjl(['status', '--watch', '--json'], { cwd: dir });
+    const watch = spawnKjl(['status', '--watch', '--json'], { cwd: dev.dir });
     try {
       const views = () =>
         watch
