@@ -3,12 +3,12 @@
 // poll, 10 at a time) → BullMQ Queue.add → a BullMQ Worker (concurrency = the limit) that creates a
 // minimal Job with @kubernetes/client-node; a message is deleted once its entry is added. Started
 // by startBare with { redisUrl, queueName, sqsEndpoint, region, queueUrl, kubeconfigPath, limit, waitSeconds }.
-import { createHash } from 'node:crypto';
 import process from 'node:process';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { BatchV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Queue, Worker } from 'bullmq';
 import { Consumer } from 'sqs-consumer';
+import { requestIdOf } from '../../dist/build-request.js';
+import { createSqsClient } from '../../dist/intake/sqs-client.js';
 
 const options = JSON.parse(process.argv[2]);
 const connection = { url: options.redisUrl };
@@ -21,8 +21,7 @@ const batch = kubeConfig.makeApiClient(BatchV1Api);
 function requestOf(message) {
   const body = JSON.parse(message.Body);
   const request = body.specversion ? body.data : body;
-  const key = `${request.thirdPartyId}/${request.parserId}/${request.contentHash.toLowerCase()}`;
-  return { ...request, id: `r${createHash('sha256').update(key).digest('hex').slice(0, 19)}` };
+  return { ...request, id: requestIdOf(request) };
 }
 
 const worker = new Worker(
@@ -48,11 +47,7 @@ worker.on('error', (error) => console.error(`worker: ${error.message}`));
 
 const consumer = Consumer.create({
   queueUrl: options.queueUrl,
-  sqs: new SQSClient({
-    region: options.region,
-    endpoint: options.sqsEndpoint,
-    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
-  }),
+  sqs: createSqsClient({ region: options.region, endpoint: options.sqsEndpoint }),
   batchSize: 10,
   waitTimeSeconds: options.waitSeconds,
   handleMessageBatch: async (messages) => {

@@ -1,14 +1,16 @@
 // Dispatch latency: SQS send → Job create received by the API server, at a steady rate, for kjl
 // (`kjl start`, role all) and for a bare loop with the same clients (bare-dispatch.js), in turn: a
-// run is one launcher on fresh servers that takes each load in turn. Latency = the sim's store time of the Job (its process) minus the bench's time
-// just before SendMessageBatch (this process): one machine, one clock.
+// run is one launcher on fresh servers that takes each load in turn. Latency = the sim's store
+// time of the Job (its process) minus the bench's time just before SendMessageBatch (this
+// process): one machine, one clock.
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sendMessages } from '../../dist/intake/publisher.js';
 import { DEV_REGION } from '../../dist/dev/embedded-sqs.js';
 import { startBare, startLauncher } from './child.js';
 import { createdTwice } from './cluster-watch.js';
-import { benchRequest, requestId, validMessage } from './messages.js';
+import { requestIdOf } from '../../dist/build-request.js';
+import { benchRequest, validMessage } from './messages.js';
 import { queueName } from './stack.js';
 import { round, summarise } from './stats.js';
 import { waitFor } from './wait.js';
@@ -22,24 +24,17 @@ const WAIT_SECONDS = 1;
 // to twice the highest rate, so that the figure is latency rather than the configured limit
 const K8S_QPS = 400;
 
-export const SETTINGS = {
-  full: {
-    loads: [
-      { rate: 20, seconds: 10 },
-      { rate: 200, seconds: 5 },
-    ],
-    warmup: 5,
-    limit: LIMIT,
-  },
-  quick: {
-    loads: [
-      { rate: 20, seconds: 2 },
-      { rate: 200, seconds: 1 },
-    ],
-    warmup: 5,
-    limit: LIMIT,
-  },
-};
+/** 20/s for `slow` seconds, then 200/s for `fast` seconds, after a few warm-up requests. */
+const loads = (slow, fast) => ({
+  loads: [
+    { rate: 20, seconds: slow },
+    { rate: 200, seconds: fast },
+  ],
+  warmup: 5,
+  limit: LIMIT,
+});
+
+export const SETTINGS = { full: loads(10, 5), quick: loads(2, 1) };
 
 const RULES = [
   { match: { labels: { 'kjl.dev/parser-id': 'bench-*' } }, action: 'succeed', seconds: BUILD_SECONDS },
@@ -90,7 +85,7 @@ async function session(stack, variant, { loads, warmup, limit }) {
   const sends = [];
   const send = (scope, i) => {
     const request = benchRequest(`${variant}-${scope}`, i);
-    const id = requestId(request);
+    const id = requestIdOf(request);
     sentAt.set(id, Date.now());
     sends.push(sendMessages(sqs.client, sqs.queues.builds, [validMessage(request, i)]));
     return id;

@@ -3,8 +3,8 @@
 // queue; messages per second from the first send to the last entry's timestamp in the queue, with
 // the Redis commands and the launcher's CPU over that window.
 import { performance } from 'node:perf_hooks';
-import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { DEV_REGION } from '../../dist/dev/embedded-sqs.js';
+import { sendMessages } from '../../dist/intake/publisher.js';
 import { startBare, startLauncher } from './child.js';
 import { benchRequest, validMessage } from './messages.js';
 import { depth, queueName } from './stack.js';
@@ -12,21 +12,12 @@ import { waitFor } from './wait.js';
 
 export const SETTINGS = { full: { messages: 5000 }, quick: { messages: 300 } };
 
-/** Sends `messages` ten to a batch, `parallel` batches at a time (faster than either side takes them). */
+/** Sends `messages` in `parallel` streams of batches (faster than either side takes them). */
 async function sendAll(client, queueUrl, messages, parallel = 8) {
-  const batches = [];
-  for (let i = 0; i < messages.length; i += 10) batches.push(messages.slice(i, i + 10));
-  const send = async () => {
-    for (let batch = batches.shift(); batch; batch = batches.shift()) {
-      await client.send(
-        new SendMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: batch.map((message, i) => ({ Id: String(i), ...message })),
-        }),
-      );
-    }
-  };
-  await Promise.all(Array.from({ length: parallel }, send));
+  const streams = Array.from({ length: parallel }, (_, stream) =>
+    messages.filter((_, i) => Math.floor(i / 10) % parallel === stream),
+  );
+  await Promise.all(streams.map((stream) => sendMessages(client, queueUrl, stream)));
 }
 
 /**

@@ -1,5 +1,4 @@
 import { buildRequestMessage, MESSAGE_FORMATS } from '../../dist/intake/publisher.js';
-import { requestIdOf } from '../../dist/build-request.js';
 
 const ATTRIBUTES = { type: 'dev.kjl.build.requested', source: 'urn:kjl:bench' };
 
@@ -16,5 +15,3 @@ export function benchRequest(scope, i) {
 export function validMessage(request, i, eventId = `${request.parserId}-${i}`) {
   return buildRequestMessage(request, MESSAGE_FORMATS[i % MESSAGE_FORMATS.length], ATTRIBUTES, eventId);
 }
-
-export const requestId = (request) => requestIdOf(request);

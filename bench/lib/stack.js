@@ -16,8 +16,9 @@ import { createSqsClient } from '../../dist/intake/sqs-client.js';
 
 /**
  * What every scenario shares: one redis-server child (fsync always, as kjl dev runs it) and a
- * temporary folder. Scenarios add their own SQS server, simulated cluster and processes through `use`, which registers how to stop each;
- * `close` stops everything (also on SIGINT/SIGTERM) in reverse order.
+ * temporary folder. Scenarios add their own SQS server, simulated cluster and processes through
+ * `use`, which registers how to stop each; `close` stops everything (also on SIGINT/SIGTERM) in
+ * reverse order.
  */
 export class Stack {
   #cleanups = [];

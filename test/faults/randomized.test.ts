@@ -1,4 +1,3 @@
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/build-request.js';
@@ -9,6 +8,7 @@ import { runKjl, type KjlProcess } from '../support/cli.js';
 import { startEventRecorder } from '../support/event-recorder.js';
 import { byLabels, overlaps } from '../support/job-lifetimes.js';
 import { INVALID_KINDS, message } from '../support/messages.js';
+import { receiveAll } from '../support/sqs.js';
 import { createSetup, ofType, useStack, type ReceivedEvent, type Setup } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
@@ -133,19 +133,8 @@ const EXPECTED: Record<Planned['kind'], { state: 'completed' | 'failed'; runs: n
 };
 
 async function drainDlq(setup: Setup): Promise<string[]> {
-  const codes: string[] = [];
-  for (;;) {
-    const out = await stack.infra.client.send(
-      new ReceiveMessageCommand({
-        QueueUrl: setup.env.KJL_SQS_DLQ_URL,
-        MaxNumberOfMessages: 10,
-        MessageAttributeNames: ['All'],
-        WaitTimeSeconds: 0,
-      }),
-    );
-    if (!out.Messages?.length) return codes;
-    codes.push(...out.Messages.map((m) => m.MessageAttributes?.['kjl-error-code']?.StringValue ?? 'none'));
-  }
+  const messages = await receiveAll(stack.infra.client, setup.env.KJL_SQS_DLQ_URL!);
+  return messages.map((m) => m.MessageAttributes?.['kjl-error-code']?.StringValue ?? 'none');
 }
 
 /** The final event of a request: its success, or its failure that will not be retried. */

@@ -29,12 +29,6 @@ const builds = (prefix: string, count: number) =>
     contentHash: `${i.toString(16).padStart(4, '0')}2b2b2b2b`,
   }));
 
-interface JobLifetime {
-  labels: Record<string, string>;
-  createdAt: string;
-  finishedAt?: string;
-}
-
 describe('worker processes sharing the limit', () => {
   it('gives the room a worker above its share leaves to a worker waiting at the limit, at once', async () => {
     const setup = await createSetup(stack.infra, { KJL_MAX_CONCURRENT_JOBS: '8' });
@@ -54,7 +48,7 @@ describe('worker processes sharing the limit', () => {
       60_000,
     );
 
-    const jobs = (await (await fetch(`${stack.infra.cluster.url}/sim/jobs`)).json()) as JobLifetime[];
+    const jobs = stack.infra.cluster.jobLifetimes().filter((job) => job.namespace === setup.namespace);
     const of = (prefix: string) => jobs.filter((job) => job.labels[PARSER_ID]?.startsWith(`${prefix}-`));
     const ends = of('first')
       .map((job) => Date.parse(job.finishedAt!))

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqsError } from '../../src/errors.js';
 import { DEV_REGION, startEmbeddedSqs, type EmbeddedSqs } from '../../src/dev/embedded-sqs.js';
 import { DeadLetterQueue } from '../../src/intake/dead-letter-queue.js';
 import { createSqsClient } from '../../src/intake/sqs-client.js';
+import { receiveAll } from '../support/sqs.js';
 
 /**
  * A replay cut short between sending a message back and deleting it from the DLQ (the process
@@ -42,16 +43,7 @@ function cutAt(command: string, n: number): SQSClient {
 }
 
 /** Every message body the queue holds now (received, so hidden for the test's remainder). */
-async function drain(queueUrl: string): Promise<string[]> {
-  const bodies: string[] = [];
-  for (;;) {
-    const out = await client.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-    );
-    if (!out.Messages?.length) return bodies;
-    bodies.push(...out.Messages.map((message) => message.Body!));
-  }
-}
+const drain = async (queueUrl: string) => (await receiveAll(client, queueUrl)).map((m) => m.Body!);
 
 describe('kjl dlq replay cut short', () => {
   it.each([

@@ -1,6 +1,5 @@
 import {
   GetQueueAttributesCommand,
-  ReceiveMessageCommand,
   SendMessageBatchCommand,
   type SendMessageBatchRequestEntry,
   type SQSClient,
@@ -16,6 +15,7 @@ import { createSqsClient } from '../../src/intake/sqs-client.js';
 import { createLogger } from '../../src/logger.js';
 import { redisOptionsFor } from '../../src/queue/redis-options.js';
 import { MESSAGE_FORMATS } from '../../src/intake/publisher.js';
+import { receiveAll } from '../support/sqs.js';
 import { INVALID_KINDS, idOf, message, validRequest } from '../support/messages.js';
 import { waitFor } from '../support/wait.js';
 
@@ -80,21 +80,7 @@ async function depth(queueUrl: string): Promise<number> {
   );
 }
 
-async function drain(queueUrl: string) {
-  const messages = [];
-  for (;;) {
-    const out = await client.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        MessageAttributeNames: ['All'],
-        WaitTimeSeconds: 0,
-      }),
-    );
-    if (!out.Messages?.length) return messages;
-    messages.push(...out.Messages);
-  }
-}
+const drain = (queueUrl: string) => receiveAll(client, queueUrl);
 
 /** The request ids waiting in the setup's queue, read straight from Redis. */
 async function queuedIds(queueName: string): Promise<string[]> {
